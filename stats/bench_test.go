@@ -1,0 +1,69 @@
+package stats
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func BenchmarkRecord(b *testing.B) {
+	benches := []struct {
+		name string
+		s    Sample
+	}{
+		{"at set", Sample{Method: "GET", Name: "/api/items", Duration: 42 * time.Millisecond, Size: 1024, At: t0}},
+		{"at zero", Sample{Method: "GET", Name: "/api/items", Duration: 42 * time.Millisecond, Size: 1024}},
+		{"failure", Sample{Method: "GET", Name: "/api/items", Duration: 42 * time.Millisecond, Err: errors.New("boom"), At: t0}},
+	}
+	for _, bb := range benches {
+		b.Run(bb.name, func(b *testing.B) {
+			r := NewCollector().Recorder(1)
+			b.ReportAllocs()
+			for b.Loop() {
+				r.Record(bb.s)
+			}
+		})
+	}
+}
+
+func BenchmarkRecordParallel(b *testing.B) {
+	c := NewCollector()
+	var ids atomic.Uint64
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		r := c.Recorder(ids.Add(1))
+		s := Sample{Method: "GET", Name: "/api/items", Duration: 42 * time.Millisecond, Size: 1024, At: t0}
+		i := 0
+		for pb.Next() {
+			s.Duration = time.Duration(i%50) * time.Millisecond
+			r.Record(s)
+			i++
+		}
+	})
+}
+
+// BenchmarkReport reports 1000 rows recorded through 16 recorders.
+func BenchmarkReport(b *testing.B) {
+	c := NewCollector()
+	names := make([]string, 1000)
+	for i := range names {
+		names[i] = fmt.Sprintf("/api/item/%d", i)
+	}
+	fill := func() {
+		for i, name := range names {
+			r := c.Recorder(uint64(i % 16))
+			for j := range 5 {
+				r.Record(Sample{Method: "GET", Name: name, Duration: time.Duration(j*37) * time.Millisecond, At: t0})
+			}
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		fill()
+		b.StartTimer()
+		c.Report(t0)
+	}
+}

@@ -1,0 +1,279 @@
+package worker
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/golocust/golocust/stats"
+)
+
+// HTTPUser gives a user its own [HTTPClient]. Embed it in a user struct;
+// the runtime sets Client before OnStart.
+type HTTPUser struct {
+	// Client is this user's HTTP client, with its own cookie jar.
+	Client *HTTPClient
+}
+
+func (u *HTTPUser) bindHTTP(c *HTTPClient) { u.Client = c }
+
+// httpBinder is implemented by user structs that embed HTTPUser.
+type httpBinder interface{ bindHTTP(*HTTPClient) }
+
+// HTTPClient makes HTTP requests for one user and records each one in the
+// statistics, like Locust's HttpSession: the row name is the request path
+// (or the [Name] option), a status of 400 or more or a transport error is
+// a failure, and cookies the server sets are kept for the user's later
+// requests.
+type HTTPClient struct {
+	base     string
+	client   *http.Client
+	recorder stats.Recorder
+}
+
+func newHTTPClient(base string, transport http.RoundTripper, recorder stats.Recorder) *HTTPClient {
+	jar, _ := cookiejar.New(nil) // cookiejar.New never fails without options
+	return &HTTPClient{
+		base:     strings.TrimRight(base, "/"),
+		client:   &http.Client{Transport: transport, Jar: jar},
+		recorder: recorder,
+	}
+}
+
+// newHTTPTransport returns the transport all users share: keep-alive, and
+// room for one idle connection per user to the same host.
+func newHTTPTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 0
+	t.MaxIdleConnsPerHost = 1 << 16
+	t.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	return t
+}
+
+// Base returns the base URL that relative paths are joined to.
+func (c *HTTPClient) Base() string { return c.base }
+
+// Jar returns the client's cookie jar.
+func (c *HTTPClient) Jar() http.CookieJar { return c.client.Jar }
+
+// Get requests path (relative to the base URL, or absolute).
+func (c *HTTPClient) Get(ctx context.Context, path string, opts ...RequestOption) (*Response, error) {
+	return c.Request(ctx, http.MethodGet, path, nil, opts...)
+}
+
+// Post sends body with the given content type to path.
+func (c *HTTPClient) Post(ctx context.Context, path, contentType string, body []byte, opts ...RequestOption) (*Response, error) {
+	return c.Request(ctx, http.MethodPost, path, body, append([]RequestOption{Header("Content-Type", contentType)}, opts...)...)
+}
+
+// PostForm sends form URL-encoded to path.
+func (c *HTTPClient) PostForm(ctx context.Context, path string, form url.Values, opts ...RequestOption) (*Response, error) {
+	return c.Post(ctx, path, "application/x-www-form-urlencoded", []byte(form.Encode()), opts...)
+}
+
+// Request sends a request with any method and records it. The error is a
+// *[RequestError] when the request failed; the response is non-nil
+// whenever the server answered, failed or not. A task may return the
+// error as it is: failures already recorded are not reported again as
+// exceptions.
+func (c *HTTPClient) Request(ctx context.Context, method, path string, body []byte, opts ...RequestOption) (*Response, error) {
+	var cfg requestConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cfg.timeout)
+		defer cancel()
+	}
+	target := path
+	if !strings.Contains(path, "://") {
+		target = c.base + path
+	}
+	var reader io.Reader
+	if body != nil {
+		reader = bytes.NewReader(body)
+	}
+	start := time.Now()
+	req, err := http.NewRequestWithContext(ctx, method, target, reader)
+	if err != nil {
+		return nil, c.record(method, nameOr(cfg.name, path), start, 0, &RequestError{Method: method, Name: nameOr(cfg.name, path), Kind: "InvalidURL", Err: err})
+	}
+	name := nameOr(cfg.name, req.URL.RequestURI())
+	for k, vs := range cfg.header {
+		req.Header[k] = vs
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return nil, c.record(method, name, start, 0, transportError(ctx, method, name, err))
+	}
+	data, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	r := &Response{StatusCode: resp.StatusCode, Status: resp.Status, Header: resp.Header, Body: data, URL: resp.Request.URL, name: name, method: method}
+	if err != nil {
+		return r, c.record(method, name, start, int64(len(data)), transportError(ctx, method, name, err))
+	}
+	var failure error
+	if cfg.check != nil {
+		if cerr := cfg.check(r); cerr != nil {
+			failure = &RequestError{Method: method, Name: name, StatusCode: r.StatusCode, Kind: "CatchResponseError", Err: cerr}
+		}
+	} else if serr := r.StatusError(); serr != nil {
+		failure = serr
+	}
+	r.Elapsed = time.Since(start)
+	return r, c.record(method, name, start, int64(len(data)), failure)
+}
+
+// record adds the request to the statistics and returns err.
+func (c *HTTPClient) record(method, name string, start time.Time, size int64, err error) error {
+	now := time.Now()
+	c.recorder.Record(stats.Sample{Method: method, Name: name, Duration: now.Sub(start), Size: size, Err: err, At: now})
+	if err == nil {
+		return nil
+	}
+	return err
+}
+
+func nameOr(name, fallback string) string {
+	if name != "" {
+		return name
+	}
+	return fallback
+}
+
+func transportError(ctx context.Context, method, name string, err error) *RequestError {
+	kind := "ConnectionError"
+	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
+		kind = "Timeout"
+	case ctx.Err() != nil:
+		kind = "RequestCancelled"
+		err = fmt.Errorf("request cancelled because the user is stopping: %w", err)
+	}
+	return &RequestError{Method: method, Name: name, Kind: kind, Err: err}
+}
+
+// RequestOption changes one request.
+type RequestOption func(*requestConfig)
+
+type requestConfig struct {
+	name    string
+	check   func(*Response) error
+	header  http.Header
+	timeout time.Duration
+}
+
+// Name records the request under name instead of its path, to group
+// dynamic URLs such as /item/123 under /item/[id].
+func Name(name string) RequestOption {
+	return func(c *requestConfig) { c.name = name }
+}
+
+// Check makes check decide whether the request succeeded, like Locust's
+// catch_response: a nil result is a success whatever the status, an error
+// is a failure with the error's text. Use [Response.StatusError] inside
+// check to keep the usual status rule.
+func Check(check func(*Response) error) RequestOption {
+	return func(c *requestConfig) { c.check = check }
+}
+
+// Header adds a request header.
+func Header(key, value string) RequestOption {
+	return func(c *requestConfig) {
+		if c.header == nil {
+			c.header = make(http.Header)
+		}
+		c.header.Add(key, value)
+	}
+}
+
+// Timeout limits the whole request, body included, to d.
+func Timeout(d time.Duration) RequestOption {
+	return func(c *requestConfig) { c.timeout = d }
+}
+
+// Response is a completed HTTP response with its body read.
+type Response struct {
+	StatusCode int
+	Status     string
+	Header     http.Header
+	Body       []byte
+	// URL is the final URL, after redirects.
+	URL *url.URL
+	// Elapsed is the response time recorded for the request.
+	Elapsed time.Duration
+
+	name, method string
+}
+
+// Text returns the body as a string.
+func (r *Response) Text() string { return string(r.Body) }
+
+// Contains reports whether the body contains s.
+func (r *Response) Contains(s string) bool { return bytes.Contains(r.Body, []byte(s)) }
+
+// StatusError returns a *[RequestError] when the status is 400 or more,
+// the rule requests' raise_for_status applies, and nil otherwise.
+func (r *Response) StatusError() error {
+	if r.StatusCode < 400 {
+		return nil
+	}
+	class := "Client"
+	if r.StatusCode >= 500 {
+		class = "Server"
+	}
+	reason := strings.TrimSpace(strings.TrimPrefix(r.Status, fmt.Sprint(r.StatusCode)))
+	if reason == "" {
+		reason = http.StatusText(r.StatusCode)
+	}
+	return &RequestError{
+		Method: r.method, Name: r.name, StatusCode: r.StatusCode, Kind: "HTTPError",
+		Err: fmt.Errorf("%d %s Error: %s for url: %s", r.StatusCode, class, reason, r.name),
+	}
+}
+
+// RequestError is a failed request. It is recorded in the statistics
+// before it is returned.
+type RequestError struct {
+	Method, Name string
+	// StatusCode is the response status, or 0 when no response arrived.
+	StatusCode int
+	// Kind is the Python exception name Locust would show: HTTPError,
+	// ConnectionError, Timeout, CatchResponseError, RequestCancelled.
+	Kind string
+	Err  error
+}
+
+// Error returns "METHOD name: cause".
+func (e *RequestError) Error() string { return fmt.Sprintf("%s %s: %v", e.Method, e.Name, e.Err) }
+
+// Unwrap returns the cause.
+func (e *RequestError) Unwrap() error { return e.Err }
+
+// LocustText returns the error as Locust shows it, e.g.
+// HTTPError('404 Client Error: Not Found for url: /x').
+func (e *RequestError) LocustText() string {
+	return e.Kind + "(" + stats.PyRepr(e.Err.Error()) + ")"
+}
+
+// recordedError marks an error that is already in the statistics.
+type recordedError struct{ err error }
+
+func (e *recordedError) Error() string { return e.err.Error() }
+func (e *recordedError) Unwrap() error { return e.err }
+
+// isRecorded reports whether err is a request failure already recorded.
+func isRecorded(err error) bool {
+	var re *RequestError
+	var rec *recordedError
+	return errors.As(err, &re) || errors.As(err, &rec)
+}

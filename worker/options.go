@@ -1,0 +1,192 @@
+package worker
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// OptionValue is the set of types a custom option can hold.
+type OptionValue interface {
+	~bool | ~int | ~float64 | ~string | time.Duration
+}
+
+// Option is a custom option that user code declares and reads, like an
+// argument added in Locust's init_command_line_parser. In standalone mode
+// its value comes from the --NAME flag (or the LOCUST_NAME environment
+// variable); in worker mode from the master's command line, which must
+// declare the same option. Attach it to the classes that read it with
+// [UserClass.Options]. Value is safe to call from any goroutine.
+type Option[T OptionValue] struct {
+	name, usage string
+	def         T
+	value       atomic.Pointer[T]
+}
+
+// NewOption declares an option called name (as on the command line, e.g.
+// "login-ratio") with a default value and a one-line usage text.
+func NewOption[T OptionValue](name string, def T, usage string) *Option[T] {
+	return &Option[T]{name: name, usage: usage, def: def}
+}
+
+// FloatOption declares a float64 option; see [NewOption].
+func FloatOption(name string, def float64, usage string) *Option[float64] {
+	return NewOption(name, def, usage)
+}
+
+// IntOption declares an int option; see [NewOption].
+func IntOption(name string, def int, usage string) *Option[int] { return NewOption(name, def, usage) }
+
+// StringOption declares a string option; see [NewOption].
+func StringOption(name string, def string, usage string) *Option[string] {
+	return NewOption(name, def, usage)
+}
+
+// BoolOption declares a bool option; see [NewOption].
+func BoolOption(name string, def bool, usage string) *Option[bool] {
+	return NewOption(name, def, usage)
+}
+
+// Value returns the option's current value.
+func (o *Option[T]) Value() T {
+	if v := o.value.Load(); v != nil {
+		return *v
+	}
+	return o.def
+}
+
+// Name returns the option's command-line name.
+func (o *Option[T]) Name() string { return o.name }
+
+// Set sets the value from its command-line text.
+func (o *Option[T]) Set(s string) error {
+	var v any
+	var err error
+	switch any(o.def).(type) {
+	case bool:
+		v, err = strconv.ParseBool(s)
+	case int:
+		v, err = strconv.Atoi(s)
+	case float64:
+		v, err = strconv.ParseFloat(s, 64)
+	case string:
+		v = s
+	case time.Duration:
+		v, err = parseRunTime(s)
+	}
+	if err != nil {
+		return fmt.Errorf("option --%s: %q is not a %T", o.name, s, o.def)
+	}
+	t := v.(T)
+	o.value.Store(&t)
+	return nil
+}
+
+// String returns the current value as command-line text.
+func (o *Option[T]) String() string {
+	if o == nil {
+		return ""
+	}
+	return fmt.Sprint(o.Value())
+}
+
+// IsBoolFlag lets a bool option stand alone on the command line.
+func (o *Option[T]) IsBoolFlag() bool {
+	_, ok := any(o.def).(bool)
+	return ok
+}
+
+func (o *Option[T]) optionName() string  { return o.name }
+func (o *Option[T]) optionUsage() string { return o.usage }
+
+// key is the option's name in a master's parsed_options, as argparse
+// names it: dashes become underscores.
+func (o *Option[T]) key() string { return strings.ReplaceAll(strings.TrimLeft(o.name, "-"), "-", "_") }
+
+// setFromMaster sets the value from a parsed_options entry.
+func (o *Option[T]) setFromMaster(v any) error {
+	if v == nil {
+		return nil
+	}
+	var out any
+	switch any(o.def).(type) {
+	case bool:
+		b, ok := v.(bool)
+		if !ok {
+			return fmt.Errorf("option %s: master sent %T %v, want a bool", o.key(), v, v)
+		}
+		out = b
+	case int:
+		switch n := v.(type) {
+		case int64:
+			out = int(n)
+		case float64:
+			out = int(n)
+		default:
+			return fmt.Errorf("option %s: master sent %T %v, want a number", o.key(), v, v)
+		}
+	case float64:
+		switch n := v.(type) {
+		case int64:
+			out = float64(n)
+		case float64:
+			out = n
+		default:
+			return fmt.Errorf("option %s: master sent %T %v, want a number", o.key(), v, v)
+		}
+	case string:
+		out = fmt.Sprint(v)
+	case time.Duration:
+		switch n := v.(type) {
+		case int64:
+			out = time.Duration(n) * time.Second
+		case float64:
+			out = time.Duration(n * float64(time.Second))
+		case string:
+			d, err := parseRunTime(n)
+			if err != nil {
+				return fmt.Errorf("option %s: %w", o.key(), err)
+			}
+			out = d
+		default:
+			return fmt.Errorf("option %s: master sent %T %v, want a duration", o.key(), v, v)
+		}
+	}
+	t := out.(T)
+	o.value.Store(&t)
+	return nil
+}
+
+// option is what the runtime needs of any Option[T].
+type option interface {
+	optionName() string
+	optionUsage() string
+	key() string
+	setFromMaster(v any) error
+	Set(string) error
+	String() string
+}
+
+// Options declares the custom options this class's users read, so that
+// they become flags and are taken from the master. It returns c.
+func (c *UserClass) Options(opts ...option) *UserClass {
+	c.options = append(c.options, opts...)
+	return c
+}
+
+// classOptions returns the options of classes, each once.
+func classOptions(classes []*UserClass) []option {
+	seen := map[option]bool{}
+	var out []option
+	for _, c := range classes {
+		for _, o := range c.options {
+			if !seen[o] {
+				seen[o] = true
+				out = append(out, o)
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,44 @@
+package worker
+
+import (
+	"context"
+	"time"
+
+	"github.com/golocust/golocust/stats"
+)
+
+// userEnv is what the runtime knows about one running user. Tasks reach it
+// through their context.
+type userEnv struct {
+	id       uint64
+	class    *UserClass
+	recorder stats.Recorder
+}
+
+type envKey struct{}
+
+func withEnv(ctx context.Context, env *userEnv) context.Context {
+	return context.WithValue(ctx, envKey{}, env)
+}
+
+func envFrom(ctx context.Context) *userEnv {
+	env, _ := ctx.Value(envKey{}).(*userEnv)
+	return env
+}
+
+// Record adds one request to the statistics of the user that ctx belongs
+// to, for protocols other than HTTP (gRPC, raw TCP, a database driver).
+// method is the request type shown in Locust's "Type" column, name the row
+// name, elapsed the response time, size the response bytes, and a non-nil
+// err marks a failure. Record returns err, marked so that a task may
+// return it without the failure being reported a second time as an
+// exception. Outside a user's context Record records nothing.
+func Record(ctx context.Context, method, name string, elapsed time.Duration, size int64, err error) error {
+	if env := envFrom(ctx); env != nil {
+		env.recorder.Record(stats.Sample{Method: method, Name: name, Duration: elapsed, Size: size, Err: err, At: time.Now()})
+	}
+	if err == nil {
+		return nil
+	}
+	return &recordedError{err: err}
+}
