@@ -63,9 +63,6 @@ func arr(elems ...[]byte) []byte {
 func arr16(elems ...[]byte) []byte {
 	return cat(append([][]byte{binary.BigEndian.AppendUint16([]byte{mpArray16}, uint16(len(elems)))}, elems...)...)
 }
-func arr32(elems ...[]byte) []byte {
-	return cat(append([][]byte{binary.BigEndian.AppendUint32([]byte{mpArray32}, uint32(len(elems)))}, elems...)...)
-}
 
 // mapv builds a fixmap from alternating keys and values.
 func mapv(kv ...[]byte) []byte { return cat(append([][]byte{{0x80 | byte(len(kv)/2)}}, kv...)...) }

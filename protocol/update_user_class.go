@@ -19,7 +19,7 @@ func (UpdateUserClassMessage) Type() string { return TypeUpdateUserClass }
 
 func (m UpdateUserClassMessage) appendData(w *writer) error {
 	if _, dup := m.Attributes["user_class_name"]; dup {
-		return errors.New(`Attributes must not hold "user_class_name"`)
+		return errors.New(`attributes must not hold "user_class_name"`)
 	}
 	keys := sortedKeys(m.Attributes)
 	w.writeMapLen(1 + len(keys))

@@ -185,15 +185,6 @@ func (r *reader) next(n int) ([]byte, error) {
 	return p, nil
 }
 
-func (r *reader) byte1() (byte, error) {
-	if r.off >= len(r.b) {
-		return 0, io.ErrUnexpectedEOF
-	}
-	c := r.b[r.off]
-	r.off++
-	return c, nil
-}
-
 func (r *reader) uintN(n int) (uint64, error) {
 	p, err := r.next(n)
 	if err != nil {
@@ -223,19 +214,6 @@ func (r *reader) length(n, unit int) (int, error) {
 		return 0, io.ErrUnexpectedEOF
 	}
 	return int(v), nil
-}
-
-// readNil consumes a nil value.
-func (r *reader) readNil() error {
-	k, err := r.peekKind()
-	if err != nil {
-		return err
-	}
-	if k != kindNil {
-		return &typeError{"nil", k}
-	}
-	r.off++
-	return nil
 }
 
 // readBool consumes a bool.

@@ -67,3 +67,32 @@ func BenchmarkReport(b *testing.B) {
 		c.Report(t0)
 	}
 }
+
+// BenchmarkRecordManyUsers records from GOMAXPROCS goroutines, each
+// standing for 1,000 users with their own recorders, into 10 rows: the
+// shape of a load test with many users. Run it with -cpu 1,2 to compare
+// one core with two.
+func BenchmarkRecordManyUsers(b *testing.B) {
+	c := NewCollector()
+	names := make([]string, 10)
+	for i := range names {
+		names[i] = fmt.Sprintf("/api/%d", i)
+	}
+	var next atomic.Uint64
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		first := next.Add(1000) - 1000
+		recorders := make([]Recorder, 1000)
+		for i := range recorders {
+			recorders[i] = c.Recorder(first + uint64(i))
+		}
+		s := Sample{Method: "GET", Duration: 42 * time.Millisecond, Size: 512, At: t0}
+		i := 0
+		for pb.Next() {
+			s.Name = names[i%len(names)]
+			s.Duration = time.Duration(i%300) * time.Millisecond
+			recorders[i%len(recorders)].Record(s)
+			i++
+		}
+	})
+}

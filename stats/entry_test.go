@@ -65,13 +65,12 @@ func TestPercentileAndMedian(t *testing.T) {
 // way Locust 2.12 prints the median.
 func TestPercentilesMatchLocust(t *testing.T) {
 	type histCase struct {
-		Hist    [][2]int64 // bucket key, count
-		N       int64
-		MinNS   int64
-		MaxNS   int64
-		Pcts    []float64
-		entry   Entry
-		comment string
+		Hist  [][2]int64 // bucket key, count
+		N     int64
+		MinNS int64
+		MaxNS int64
+		Pcts  []float64
+		entry Entry
 	}
 	rng := rand.New(rand.NewPCG(3, 4))
 	var cases []histCase

@@ -3,6 +3,7 @@ package worker
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -34,6 +35,7 @@ type httpBinder interface{ bindHTTP(*HTTPClient) }
 // a failure, and cookies the server sets are kept for the user's later
 // requests.
 type HTTPClient struct {
+	timeout  time.Duration
 	base     string
 	client   *http.Client
 	recorder stats.Recorder
@@ -42,11 +44,22 @@ type HTTPClient struct {
 func newHTTPClient(base string, transport http.RoundTripper, recorder stats.Recorder) *HTTPClient {
 	jar, _ := cookiejar.New(nil) // cookiejar.New never fails without options
 	return &HTTPClient{
-		base:     strings.TrimRight(base, "/"),
-		client:   &http.Client{Transport: transport, Jar: jar},
+		base: strings.TrimRight(base, "/"),
+		client: &http.Client{Transport: transport, Jar: jar, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) >= maxRedirects {
+				return errTooManyRedirects
+			}
+			return nil
+		}},
 		recorder: recorder,
 	}
 }
+
+// maxRedirects is how many redirects a request follows, as in Python's
+// requests, which Locust's client uses.
+const maxRedirects = 30
+
+var errTooManyRedirects = fmt.Errorf("exceeded %d redirects", maxRedirects)
 
 // newHTTPTransport returns the transport all users share: keep-alive, and
 // room for one idle connection per user to the same host.
@@ -57,6 +70,11 @@ func newHTTPTransport() *http.Transport {
 	t.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	return t
 }
+
+// SetTimeout sets the timeout of every request that has no [Timeout]
+// option of its own; 0, the default, means none, as in Locust. A request
+// that times out is a failure of kind Timeout.
+func (c *HTTPClient) SetTimeout(d time.Duration) { c.timeout = max(d, 0) }
 
 // Base returns the base URL that relative paths are joined to.
 func (c *HTTPClient) Base() string { return c.base }
@@ -85,7 +103,7 @@ func (c *HTTPClient) PostForm(ctx context.Context, path string, form url.Values,
 // error as it is: failures already recorded are not reported again as
 // exceptions.
 func (c *HTTPClient) Request(ctx context.Context, method, path string, body []byte, opts ...RequestOption) (*Response, error) {
-	var cfg requestConfig
+	cfg := requestConfig{timeout: c.timeout}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -95,7 +113,8 @@ func (c *HTTPClient) Request(ctx context.Context, method, path string, body []by
 		defer cancel()
 	}
 	target := path
-	if !strings.Contains(path, "://") {
+	absolute := strings.Contains(path, "://")
+	if !absolute {
 		target = c.base + path
 	}
 	var reader io.Reader
@@ -103,10 +122,16 @@ func (c *HTTPClient) Request(ctx context.Context, method, path string, body []by
 		reader = bytes.NewReader(body)
 	}
 	start := time.Now()
+	if !absolute && c.base == "" {
+		return nil, c.record(method, nameOr(cfg.name, path), start, 0, &RequestError{Method: method, Name: nameOr(cfg.name, path), Kind: "MissingSchema",
+			Err: fmt.Errorf("invalid URL %q: no host; set the class's Host, the master's host or --host", path)})
+	}
 	req, err := http.NewRequestWithContext(ctx, method, target, reader)
 	if err != nil {
 		return nil, c.record(method, nameOr(cfg.name, path), start, 0, &RequestError{Method: method, Name: nameOr(cfg.name, path), Kind: "InvalidURL", Err: err})
 	}
+	// Like Locust, the row name is the path and query of the first
+	// request, before any redirect.
 	name := nameOr(cfg.name, req.URL.RequestURI())
 	for k, vs := range cfg.header {
 		req.Header[k] = vs
@@ -117,29 +142,49 @@ func (c *HTTPClient) Request(ctx context.Context, method, path string, body []by
 	}
 	data, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	r := &Response{StatusCode: resp.StatusCode, Status: resp.Status, Header: resp.Header, Body: data, URL: resp.Request.URL, name: name, method: method}
+	r := &Response{StatusCode: resp.StatusCode, Status: resp.Status, Header: resp.Header, Body: data, URL: resp.Request.URL,
+		Elapsed: time.Since(start), name: name, method: method}
+	// Locust's HTTPError names the row name when one is given, else the
+	// final URL.
+	r.errURL = r.URL.String()
+	if cfg.name != "" {
+		r.errURL = cfg.name
+	}
 	if err != nil {
 		return r, c.record(method, name, start, int64(len(data)), transportError(ctx, method, name, err))
 	}
-	var failure error
+	var failure *RequestError
 	if cfg.check != nil {
-		if cerr := cfg.check(r); cerr != nil {
-			failure = &RequestError{Method: method, Name: name, StatusCode: r.StatusCode, Kind: "CatchResponseError", Err: cerr}
+		if cerr := runCheck(cfg.check, r); cerr != nil {
+			if !errors.As(cerr, &failure) {
+				failure = &RequestError{Method: method, Name: name, StatusCode: r.StatusCode, Kind: "CatchResponseError", Err: cerr}
+			}
 		}
-	} else if serr := r.StatusError(); serr != nil {
-		failure = serr
+	} else if r.StatusCode >= 400 {
+		failure = r.statusError()
 	}
-	r.Elapsed = time.Since(start)
 	return r, c.record(method, name, start, int64(len(data)), failure)
 }
 
-// record adds the request to the statistics and returns err.
-func (c *HTTPClient) record(method, name string, start time.Time, size int64, err error) error {
+// runCheck calls check, turning a panic into an error.
+func runCheck(check func(*Response) error, r *Response) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("panic in check: %v", v)
+		}
+	}()
+	return check(r)
+}
+
+// record adds the request to the statistics and returns err. A non-nil
+// err is always a *RequestError.
+func (c *HTTPClient) record(method, name string, start time.Time, size int64, err *RequestError) error {
 	now := time.Now()
-	c.recorder.Record(stats.Sample{Method: method, Name: name, Duration: now.Sub(start), Size: size, Err: err, At: now})
 	if err == nil {
+		c.recorder.Record(stats.Sample{Method: method, Name: name, Duration: now.Sub(start), Size: size, At: now})
 		return nil
 	}
+	c.recorder.Record(stats.Sample{Method: method, Name: name, Duration: now.Sub(start), Size: size, Err: err, At: now})
 	return err
 }
 
@@ -155,12 +200,18 @@ func transportError(ctx context.Context, method, name string, err error) *Reques
 	switch {
 	case errors.Is(ctx.Err(), context.DeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
 		kind = "Timeout"
+	case errors.Is(err, errTooManyRedirects):
+		kind = "TooManyRedirects"
 	case ctx.Err() != nil:
-		kind = "RequestCancelled"
+		kind = kindRequestCancelled
 		err = fmt.Errorf("request cancelled because the user is stopping: %w", err)
 	}
 	return &RequestError{Method: method, Name: name, Kind: kind, Err: err}
 }
+
+// kindRequestCancelled is the RequestError kind of a request cut short
+// because its user was stopping.
+const kindRequestCancelled = "RequestCancelled"
 
 // RequestOption changes one request.
 type RequestOption func(*requestConfig)
@@ -179,9 +230,10 @@ func Name(name string) RequestOption {
 }
 
 // Check makes check decide whether the request succeeded, like Locust's
-// catch_response: a nil result is a success whatever the status, an error
-// is a failure with the error's text. Use [Response.StatusError] inside
-// check to keep the usual status rule.
+// catch_response: a nil result is a success whatever the status (a 404
+// can be fine), an error is a failure shown as CatchResponseError('text')
+// (a 200 with a wrong body can fail). Return [Response.StatusError] from
+// check to keep the usual status rule; it is recorded as an HTTPError.
 func Check(check func(*Response) error) RequestOption {
 	return func(c *requestConfig) { c.check = check }
 }
@@ -203,16 +255,28 @@ func Timeout(d time.Duration) RequestOption {
 
 // Response is a completed HTTP response with its body read.
 type Response struct {
+	// StatusCode is the HTTP status, e.g. 200.
 	StatusCode int
-	Status     string
-	Header     http.Header
-	Body       []byte
+	// Status is the status line's text, e.g. "200 OK".
+	Status string
+	// Header holds the response headers.
+	Header http.Header
+	// Body is the whole response body.
+	Body []byte
 	// URL is the final URL, after redirects.
 	URL *url.URL
 	// Elapsed is the response time recorded for the request.
 	Elapsed time.Duration
 
-	name, method string
+	name, method, errURL string
+}
+
+// JSON decodes the body into v.
+func (r *Response) JSON(v any) error {
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		return fmt.Errorf("response of %s %s: %w", r.method, r.name, err)
+	}
+	return nil
 }
 
 // Text returns the body as a string.
@@ -221,12 +285,17 @@ func (r *Response) Text() string { return string(r.Body) }
 // Contains reports whether the body contains s.
 func (r *Response) Contains(s string) bool { return bytes.Contains(r.Body, []byte(s)) }
 
-// StatusError returns a *[RequestError] when the status is 400 or more,
-// the rule requests' raise_for_status applies, and nil otherwise.
+// StatusError returns a *[RequestError] of kind HTTPError when the status
+// is 400 or more, the rule of raise_for_status in Python's requests, and
+// nil otherwise.
 func (r *Response) StatusError() error {
 	if r.StatusCode < 400 {
 		return nil
 	}
+	return r.statusError()
+}
+
+func (r *Response) statusError() *RequestError {
 	class := "Client"
 	if r.StatusCode >= 500 {
 		class = "Server"
@@ -237,20 +306,24 @@ func (r *Response) StatusError() error {
 	}
 	return &RequestError{
 		Method: r.method, Name: r.name, StatusCode: r.StatusCode, Kind: "HTTPError",
-		Err: fmt.Errorf("%d %s Error: %s for url: %s", r.StatusCode, class, reason, r.name),
+		Err: fmt.Errorf("%d %s Error: %s for url: %s", r.StatusCode, class, reason, nameOr(r.errURL, r.name)),
 	}
 }
 
 // RequestError is a failed request. It is recorded in the statistics
 // before it is returned.
 type RequestError struct {
+	// Method and Name are the request's statistics row.
 	Method, Name string
 	// StatusCode is the response status, or 0 when no response arrived.
 	StatusCode int
 	// Kind is the Python exception name Locust would show: HTTPError,
-	// ConnectionError, Timeout, CatchResponseError, RequestCancelled.
+	// ConnectionError, Timeout, CatchResponseError, TooManyRedirects, MissingSchema,
+	// InvalidURL, or RequestCancelled for a request cut short because the
+	// user was stopping.
 	Kind string
-	Err  error
+	// Err is the cause, whose text Locust's failure table shows.
+	Err error
 }
 
 // Error returns "METHOD name: cause".
@@ -260,7 +333,8 @@ func (e *RequestError) Error() string { return fmt.Sprintf("%s %s: %v", e.Method
 func (e *RequestError) Unwrap() error { return e.Err }
 
 // LocustText returns the error as Locust shows it, e.g.
-// HTTPError('404 Client Error: Not Found for url: /x').
+// HTTPError('404 Client Error: Not Found for url: http://host/x') (the
+// url is the row name when [Name] was given, as in Locust).
 func (e *RequestError) LocustText() string {
 	return e.Kind + "(" + stats.PyRepr(e.Err.Error()) + ")"
 }

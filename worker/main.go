@@ -9,170 +9,532 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/golocust/golocust/stats"
 )
 
-// Exit codes of [RunCommand].
+// Exit codes of [RunCommand], [Command.Run] and [Main].
 const (
-	ExitOK      = 0 // the test ran and nothing failed
-	ExitFailure = 1 // requests failed, or the worker could not run
-	ExitUsage   = 2 // a bad flag or value
+	// ExitOK: the test ran, no request failed and every threshold held.
+	ExitOK = 0
+	// ExitFailure: the test could not run, or a second signal ended it at
+	// once. It is also the default of --exit-code-on-error.
+	ExitFailure = 1
+	// ExitUsage: a bad flag, value or environment variable.
+	ExitUsage = 2
+	// ExitThreshold: at least one --threshold was broken. It takes
+	// precedence over --exit-code-on-error.
+	ExitThreshold = 3
 )
 
 // Main is a whole user program's main function: it reads the command line
 // and LOCUST_* environment variables, runs as a worker of a Locust master
 // when --master-host or --worker is given and standalone otherwise, and
-// exits. The first SIGINT or SIGTERM stops the test gracefully; a second
-// one exits at once.
+// exits with the code [Command.Run] returns. The first SIGINT or SIGTERM
+// stops the test gracefully; a second one exits at once.
 func Main(classes ...*UserClass) {
-	ctx, stop := context.WithCancel(context.Background())
-	signals := make(chan os.Signal, 2)
-	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-signals
-		fmt.Fprintln(os.Stderr, "stopping gracefully; signal again to exit at once")
-		stop()
-		<-signals
-		fmt.Fprintln(os.Stderr, "exiting at once")
-		os.Exit(ExitFailure)
-	}()
-	os.Exit(RunCommand(ctx, os.Args[1:], os.Stdout, os.Stderr, classes...))
-}
-
-// config is what the command line says.
-type config struct {
-	users       int
-	spawnRate   float64
-	runTime     time.Duration
-	host        string
-	masterHost  string
-	masterPort  int
-	worker      bool
-	tags        string
-	excludeTags string
-	stopTimeout time.Duration
-	logLevel    string
-	onlySummary bool
+	(&Command{Classes: classes}).Main()
 }
 
 // RunCommand runs the program the way [Main] does, with the arguments,
-// output streams and context given, and returns the exit code.
+// output streams and context given, and returns the exit code. Cancelling
+// ctx stops the test gracefully.
 func RunCommand(ctx context.Context, args []string, stdout, stderr io.Writer, classes ...*UserClass) int {
-	cfg, err := parseArgs(args, os.Getenv, stderr, classOptions(classes))
+	return (&Command{Classes: classes, Stdout: stdout, Stderr: stderr}).Run(ctx, args)
+}
+
+// Command is a golocust program for those that need more than [Main]:
+// default arguments placed before the command line's (so the command line
+// overrides them), other output streams, another environment. The zero
+// value with Classes set behaves like [Main].
+type Command struct {
+	// Classes are the user classes to run.
+	Classes []*UserClass
+	// Defaults are arguments parsed before the command line's, e.g.
+	// {"-u", "20", "-t", "10s"}. They also override LOCUST_* variables.
+	Defaults []string
+	// Name is the program name in help and errors; "" means the base name
+	// of os.Args[0].
+	Name string
+	// Stdout receives the tables, the summary and --json; nil means
+	// os.Stdout.
+	Stdout io.Writer
+	// Stderr receives logs, errors and help text; nil means os.Stderr.
+	Stderr io.Writer
+	// Getenv reads environment variables; nil means os.Getenv.
+	Getenv func(string) string
+}
+
+// Main runs the command with os.Args[1:] and exits with its code. The
+// first SIGINT or SIGTERM stops the test gracefully (the stop timeout,
+// then OnStop); a second one exits at once with [ExitFailure].
+func (c *Command) Main() {
+	ctx, stop := SignalContext(context.Background(), c.stderr())
+	defer stop()
+	code := c.Run(ctx, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+// SignalContext returns a context that is cancelled at the first SIGINT or
+// SIGTERM, for a graceful stop; at the second the process exits at once
+// with [ExitFailure]. A note on each goes to w. Calling stop releases the
+// signals.
+func SignalContext(parent context.Context, w io.Writer) (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancel(parent)
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-signals:
+		case <-done:
+			return
+		}
+		fmt.Fprintln(w, "stopping gracefully; signal again to exit at once")
+		cancel()
+		select {
+		case <-signals:
+		case <-done:
+			return
+		}
+		fmt.Fprintln(w, "exiting at once")
+		os.Exit(ExitFailure)
+	}()
+	var once bool
+	return ctx, func() {
+		if once {
+			return
+		}
+		once = true
+		signal.Stop(signals)
+		close(done)
+		cancel()
+	}
+}
+
+func (c *Command) stdout() io.Writer {
+	if c.Stdout != nil {
+		return c.Stdout
+	}
+	return os.Stdout
+}
+
+func (c *Command) stderr() io.Writer {
+	if c.Stderr != nil {
+		return c.Stderr
+	}
+	return os.Stderr
+}
+
+func (c *Command) name() string {
+	if c.Name != "" {
+		return c.Name
+	}
+	return filepath.Base(os.Args[0])
+}
+
+// Run parses args (after Defaults) and LOCUST_* variables, runs the test,
+// and returns the exit code: [ExitOK]; --exit-code-on-error (default
+// [ExitFailure]) when a request failed or user code raised an exception;
+// [ExitThreshold] when a threshold was broken; [ExitUsage] for a bad flag;
+// [ExitFailure] when the test could not run. -h prints the options and
+// returns ExitOK.
+func (c *Command) Run(ctx context.Context, args []string) int {
+	getenv := c.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	cfg, err := ParseArgs(append(append([]string(nil), c.Defaults...), args...), getenv, c.Classes...)
 	if errors.Is(err, flag.ErrHelp) {
+		writeUsage(c.stdout(), c.name(), c.Defaults, c.Classes)
 		return ExitOK
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "error:", err)
+		fmt.Fprintf(c.stderr(), "%s: error: %v (see -h)\n", c.name(), err)
 		return ExitUsage
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
-		fmt.Fprintf(stderr, "error: -L/--loglevel %q: want DEBUG, INFO, WARNING or ERROR\n", cfg.logLevel)
-		return ExitUsage
-	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	return c.Execute(ctx, cfg)
+}
 
-	if cfg.masterHost != "" || cfg.worker {
-		w := &Worker{MasterHost: cfg.masterHost, MasterPort: cfg.masterPort, Host: cfg.host, Classes: classes, Logger: logger}
+// Execute runs a configuration (from [ParseArgs], or built from
+// [DefaultConfig] by a program with its own flags) and returns the exit
+// code, as [Command.Run] does after parsing. Defaults and Getenv are not
+// used.
+func (c *Command) Execute(ctx context.Context, cfg Config) int {
+	stdout, stderr := c.stdout(), c.stderr()
+	level, err := parseLevel(cfg.LogLevel)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: error: %v\n", c.name(), err)
+		return ExitUsage
+	}
+	logOut := stderr
+	if cfg.LogFile != "" {
+		f, err := os.OpenFile(cfg.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			fmt.Fprintf(stderr, "%s: error: --logfile: %v\n", c.name(), err)
+			return ExitUsage
+		}
+		defer f.Close()
+		logOut = f
+	}
+	logger := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
+
+	if cfg.MasterHost != "" || cfg.Worker {
+		if cfg.CSVPrefix != "" || cfg.JSON || len(cfg.Thresholds) > 0 {
+			logger.Warn("--csv, --json and --threshold apply to standalone runs; as a worker, the master writes the reports")
+		}
+		w := &Worker{MasterHost: cfg.MasterHost, MasterPort: cfg.MasterPort, Host: cfg.Host, Classes: c.Classes, Logger: logger}
 		if err := w.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			logger.Error("worker failed", "err", err)
 			return ExitFailure
 		}
 		return ExitOK
 	}
+
+	// With --json, stdout carries the JSON only; the tables go to stderr.
+	tables := stdout
+	if cfg.JSON {
+		tables = stderr
+	}
 	s := &Standalone{
-		Host: cfg.host, Users: cfg.users, SpawnRate: cfg.spawnRate, RunTime: cfg.runTime,
-		StopTimeout: cfg.stopTimeout, Tags: splitList(cfg.tags), ExcludeTags: splitList(cfg.excludeTags),
-		Classes: classes, Logger: logger, Output: stdout, OnlySummary: cfg.onlySummary,
+		Host: cfg.Host, Users: cfg.Users, SpawnRate: cfg.SpawnRate, RunTime: cfg.RunTime,
+		StopTimeout: cfg.StopTimeout, Tags: cfg.Tags, ExcludeTags: cfg.ExcludeTags,
+		Classes: c.Classes, Logger: logger, Output: tables, OnlySummary: cfg.OnlySummary,
+		CSVPrefix: cfg.CSVPrefix, CSVFullHistory: cfg.CSVFullHistory, ResetStats: cfg.ResetStats,
 	}
 	res, err := s.Run(ctx)
 	if err != nil {
 		logger.Error("test could not run", "err", err)
 		return ExitFailure
 	}
-	if res.Stats.Total().NumFailures > 0 {
-		return ExitFailure
+	if cfg.JSON {
+		if err := res.WriteJSON(stdout); err != nil {
+			logger.Error("writing --json", "err", err)
+			return ExitFailure
+		}
 	}
-	return ExitOK
+	code := ExitOK
+	cut := cutShort(res.Stats)
+	if cut > 0 {
+		logger.Info("requests were cut short when the test ended; they are failures in the tables but do not set the exit code",
+			"requests", cut, "hint", "-s/--stop-timeout lets them finish")
+	}
+	if res.Stats.Total().NumFailures > cut || len(res.Exceptions) > 0 {
+		code = cfg.ExitCodeOnError
+	}
+	if !printVerdicts(tables, CheckThresholds(res.Stats, cfg.Thresholds)) {
+		code = ExitThreshold
+	}
+	logger.Info("shutting down", "exit_code", code)
+	return code
 }
 
-// parseArgs reads flags, falling back to LOCUST_* environment variables
-// (read through getenv) for flags not given.
-func parseArgs(args []string, getenv func(string) string, stderr io.Writer, custom []option) (config, error) {
-	var cfg config
+// cutShort counts the failures that are requests cancelled because their
+// user was stopping: with a stop timeout of 0 the end of every test cuts
+// some short, which says nothing about the system under test.
+func cutShort(t *stats.Totals) int64 {
+	var n int64
+	for _, e := range t.Errors() {
+		if strings.HasPrefix(e.Text, kindRequestCancelled+"(") {
+			n += e.Occurrences
+		}
+	}
+	return n
+}
+
+// Config is what the command line and the LOCUST_* environment variables
+// say. [ParseArgs] fills it in; [Command.Execute] runs it.
+type Config struct {
+	// Users is -u/--users, the peak number of users (standalone).
+	Users int
+	// SpawnRate is -r/--spawn-rate, users started per second.
+	SpawnRate float64
+	// RunTime is -t/--run-time; 0 runs until stopped.
+	RunTime time.Duration
+	// Host is -H/--host, the target base URL.
+	Host string
+	// MasterHost is --master-host; set, the program runs as a worker.
+	MasterHost string
+	// MasterPort is --master-port.
+	MasterPort int
+	// Worker is --worker: run as a worker even without --master-host.
+	Worker bool
+	// Tags and ExcludeTags are -T/--tags and -E/--exclude-tags.
+	Tags, ExcludeTags []string
+	// StopTimeout is -s/--stop-timeout.
+	StopTimeout time.Duration
+	// CSVPrefix is --csv: write PREFIX_stats.csv and its siblings.
+	CSVPrefix string
+	// CSVFullHistory is --csv-full-history.
+	CSVFullHistory bool
+	// JSON is --json: print the final statistics as JSON on stdout.
+	JSON bool
+	// OnlySummary is --only-summary: no live table.
+	OnlySummary bool
+	// ResetStats is --reset-stats: forget what was measured while users
+	// were still being started.
+	ResetStats bool
+	// ExitCodeOnError is --exit-code-on-error, the exit code when a
+	// request failed or user code raised.
+	ExitCodeOnError int
+	// LogLevel is -L/--loglevel: DEBUG, INFO, WARNING or ERROR.
+	LogLevel string
+	// LogFile is --logfile; "" logs to stderr.
+	LogFile string
+	// Thresholds are the --threshold criteria.
+	Thresholds []Threshold
+}
+
+// flagSpec is one option of the command line.
+type flagSpec struct {
+	short, long, env, meta, usage, group string
+	value                                flag.Value
+}
+
+// flagGroups returns the groups of the help text, in order.
+func flagGroups() []string {
+	return []string{"Common options", "Worker options", "Tag options", "Request statistics options", "Logging options", "Other options", "Custom options"}
+}
+
+func (cfg *Config) specs(custom []option) []flagSpec {
+	specs := []flagSpec{
+		{"u", "users", "LOCUST_USERS", "N", "peak number of concurrent users", "Common options", intValue{&cfg.Users}},
+		{"r", "spawn-rate", "LOCUST_SPAWN_RATE", "RATE", "users started per second", "Common options", floatValue{&cfg.SpawnRate}},
+		{"t", "run-time", "LOCUST_RUN_TIME", "TIME", "stop after this long, e.g. 300s, 20m, 1h30m; 0 runs until stopped", "Common options", durationValue{&cfg.RunTime}},
+		{"H", "host", "LOCUST_HOST", "URL", "target base URL, e.g. http://10.21.32.33", "Common options", stringValue{&cfg.Host}},
+		{"", "worker", "LOCUST_MODE_WORKER", "", "run as a worker of a Locust master (at 127.0.0.1 unless --master-host)", "Worker options", boolValue{&cfg.Worker}},
+		{"", "master-host", "LOCUST_MASTER_NODE_HOST", "HOST", "run as a worker of the Locust master on this host", "Worker options", stringValue{&cfg.MasterHost}},
+		{"", "master-port", "LOCUST_MASTER_NODE_PORT", "PORT", "the Locust master's port", "Worker options", intValue{&cfg.MasterPort}},
+		{"T", "tags", "LOCUST_TAGS", "TAG,...", "run only tasks with one of these tags", "Tag options", listValue{&cfg.Tags}},
+		{"E", "exclude-tags", "LOCUST_EXCLUDE_TAGS", "TAG,...", "skip tasks with any of these tags", "Tag options", listValue{&cfg.ExcludeTags}},
+		{"", "csv", "LOCUST_CSV", "PREFIX", "write PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv and PREFIX_exceptions.csv", "Request statistics options", stringValue{&cfg.CSVPrefix}},
+		{"", "csv-full-history", "LOCUST_CSV_FULL_HISTORY", "", "write every row, not only Aggregated, to PREFIX_stats_history.csv (needs --csv)", "Request statistics options", boolValue{&cfg.CSVFullHistory}},
+		{"", "json", "LOCUST_JSON", "", "print the final statistics as JSON on stdout, as Locust's --json (tables go to stderr)", "Request statistics options", boolValue{&cfg.JSON}},
+		{"", "only-summary", "LOCUST_ONLY_SUMMARY", "", "print only the final summary, not the live table", "Request statistics options", boolValue{&cfg.OnlySummary}},
+		{"", "reset-stats", "LOCUST_RESET_STATS", "", "reset the statistics once all users are started", "Request statistics options", boolValue{&cfg.ResetStats}},
+		{"", "threshold", "LOCUST_THRESHOLD", "[ROW:]METRIC<VALUE", "fail the run (exit code 3) unless METRIC (pNN, median, avg, min, max, fail_ratio, rps, requests, failures) meets it, e.g. p95<300ms, fail_ratio<1%, rps>=100, /cart:max<2s; repeatable (in the variable, separate with ;)", "Request statistics options", thresholdsValue{&cfg.Thresholds}},
+		{"L", "loglevel", "LOCUST_LOGLEVEL", "LEVEL", "DEBUG, INFO, WARNING or ERROR", "Logging options", stringValue{&cfg.LogLevel}},
+		{"", "logfile", "LOCUST_LOGFILE", "FILE", "write the log to FILE instead of stderr", "Logging options", stringValue{&cfg.LogFile}},
+		{"s", "stop-timeout", "LOCUST_STOP_TIMEOUT", "TIME", "how long users may finish their task when stopping, e.g. 10s; 0 stops them at once", "Other options", durationValue{&cfg.StopTimeout}},
+		{"", "exit-code-on-error", "LOCUST_EXIT_CODE_ON_ERROR", "CODE", "exit code when a request failed or user code raised an error", "Other options", intValue{&cfg.ExitCodeOnError}},
+	}
+	for _, o := range custom {
+		meta := "VALUE"
+		if b, ok := o.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+			meta = ""
+		}
+		specs = append(specs, flagSpec{long: o.optionName(), env: "LOCUST_" + strings.ToUpper(o.key()), meta: meta, usage: o.optionUsage(), group: "Custom options", value: o})
+	}
+	return specs
+}
+
+// DefaultConfig returns the configuration of an empty command line:
+// Locust's defaults (one user, one per second, master port 5557, exit
+// code 1 on error, log level INFO). Programs with their own flag handling
+// start from it and pass the result to [Command.Execute].
+func DefaultConfig() Config {
+	return Config{Users: 1, SpawnRate: 1, MasterPort: 5557, ExitCodeOnError: 1, LogLevel: "INFO"}
+}
+
+// ParseArgs reads a command line (without the program name), falling back
+// to the LOCUST_* environment variables (read through getenv) for options
+// not on it. It also sets the custom options of classes. It returns an
+// error wrapping flag.ErrHelp for -h or --help.
+func ParseArgs(args []string, getenv func(string) string, classes ...*UserClass) (Config, error) {
+	cfg := DefaultConfig()
 	fs := flag.NewFlagSet("golocust", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	type spec struct {
-		short, long, env, usage string
-		value                   flag.Value
-	}
-	specs := []spec{
-		{"u", "users", "LOCUST_USERS", "peak number of concurrent users (standalone)", intValue{&cfg.users}},
-		{"r", "spawn-rate", "LOCUST_SPAWN_RATE", "users started per second (standalone)", floatValue{&cfg.spawnRate}},
-		{"t", "run-time", "LOCUST_RUN_TIME", "stop after this long, e.g. 30s, 5m, 1h30m (standalone)", durationValue{&cfg.runTime}},
-		{"H", "host", "LOCUST_HOST", "target base URL, e.g. http://127.0.0.1:8080", stringValue{&cfg.host}},
-		{"", "master-host", "LOCUST_MASTER_NODE_HOST", "run as a worker of the Locust master on this host", stringValue{&cfg.masterHost}},
-		{"", "master-port", "LOCUST_MASTER_NODE_PORT", "the Locust master's port", intValue{&cfg.masterPort}},
-		{"", "worker", "LOCUST_MODE_WORKER", "run as a worker (of the master at 127.0.0.1 unless --master-host)", boolValue{&cfg.worker}},
-		{"T", "tags", "LOCUST_TAGS", "comma-separated tags: run only tasks with one of them", stringValue{&cfg.tags}},
-		{"E", "exclude-tags", "LOCUST_EXCLUDE_TAGS", "comma-separated tags: skip tasks with any of them", stringValue{&cfg.excludeTags}},
-		{"s", "stop-timeout", "LOCUST_STOP_TIMEOUT", "how long users may finish their task when stopping, e.g. 10s", durationValue{&cfg.stopTimeout}},
-		{"L", "loglevel", "LOCUST_LOGLEVEL", "DEBUG, INFO, WARNING or ERROR", stringValue{&cfg.logLevel}},
-		{"", "only-summary", "LOCUST_ONLY_SUMMARY", "print only the final summary, not the live table", boolValue{&cfg.onlySummary}},
-	}
-	cfg.masterPort = 5557
-	cfg.logLevel = "INFO"
-	cfg.users = 1
-	cfg.spawnRate = 1
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	specs := cfg.specs(classOptions(classes))
 	for _, s := range specs {
 		fs.Var(s.value, s.long, s.usage)
 		if s.short != "" {
-			fs.Var(s.value, s.short, "short for --"+s.long)
+			fs.Var(s.value, s.short, s.usage)
 		}
-	}
-	for _, o := range custom {
-		fs.Var(o, o.optionName(), o.optionUsage())
-		specs = append(specs, spec{long: o.optionName(), env: "LOCUST_" + strings.ToUpper(o.key()), value: o})
 	}
 	for _, s := range specs {
 		if v := getenv(s.env); v != "" {
+			if t, ok := s.value.(thresholdsValue); ok {
+				if err := t.setList(v); err != nil {
+					return cfg, fmt.Errorf("%s: %w", s.env, err)
+				}
+				continue
+			}
 			if err := s.value.Set(v); err != nil {
 				return cfg, fmt.Errorf("%s=%q: %w", s.env, v, err)
 			}
 		}
 	}
+	// Thresholds from the command line replace those of the environment.
+	envThresholds := cfg.Thresholds
+	cfg.Thresholds = nil
 	if err := fs.Parse(args); err != nil {
-		return cfg, err
+		if errors.Is(err, flag.ErrHelp) {
+			return cfg, err
+		}
+		return cfg, flagError(err)
+	}
+	if cfg.Thresholds == nil {
+		cfg.Thresholds = envThresholds
 	}
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	switch {
-	case cfg.users < 0:
-		return cfg, fmt.Errorf("-u/--users must not be negative")
-	case cfg.spawnRate < 0:
-		return cfg, fmt.Errorf("-r/--spawn-rate must not be negative")
-	case cfg.masterPort < 1 || cfg.masterPort > 65535:
-		return cfg, fmt.Errorf("--master-port %d out of range 1-65535", cfg.masterPort)
+	case cfg.Users < 0:
+		return cfg, errors.New("-u/--users must not be negative")
+	case cfg.SpawnRate < 0:
+		return cfg, errors.New("-r/--spawn-rate must not be negative")
+	case cfg.RunTime < 0:
+		return cfg, errors.New("-t/--run-time must not be negative")
+	case cfg.StopTimeout < 0:
+		return cfg, errors.New("-s/--stop-timeout must not be negative")
+	case cfg.MasterPort < 1 || cfg.MasterPort > 65535:
+		return cfg, fmt.Errorf("--master-port %d out of range 1-65535", cfg.MasterPort)
+	case cfg.CSVFullHistory && cfg.CSVPrefix == "":
+		return cfg, errors.New("--csv-full-history requires --csv")
+	case cfg.ExitCodeOnError < 0 || cfg.ExitCodeOnError > 255:
+		return cfg, fmt.Errorf("--exit-code-on-error %d out of range 0-255", cfg.ExitCodeOnError)
 	}
-	if cfg.logLevel == "WARNING" {
-		cfg.logLevel = "WARN"
+	if _, err := parseLevel(cfg.LogLevel); err != nil {
+		return cfg, err
 	}
 	return cfg, nil
 }
 
-func splitList(s string) []string {
-	var out []string
-	for _, part := range strings.Split(s, ",") {
-		if part = strings.TrimSpace(part); part != "" {
-			out = append(out, part)
+// parseLevel reads a Locust log level: DEBUG, INFO, WARNING, ERROR or
+// CRITICAL, in any case; "" is INFO.
+func parseLevel(s string) (slog.Level, error) {
+	var level slog.Level
+	name := strings.ToUpper(s)
+	switch name {
+	case "":
+		return slog.LevelInfo, nil
+	case "WARNING":
+		name = "WARN"
+	case "CRITICAL":
+		name = "ERROR"
+	}
+	if err := level.UnmarshalText([]byte(name)); err != nil {
+		return level, fmt.Errorf("-L/--loglevel %q: want DEBUG, INFO, WARNING or ERROR", s)
+	}
+	return level, nil
+}
+
+// WriteUsage writes the help text: every option, its short and long form
+// together, its default and its environment variable, grouped like
+// Locust's help, the custom options of classes last.
+func WriteUsage(w io.Writer, name string, classes ...*UserClass) {
+	writeUsage(w, name, nil, classes)
+}
+
+// writeUsage is WriteUsage with the defaults shown as defaults (the
+// command line parsed) after applying defaults.
+func writeUsage(w io.Writer, name string, defaults []string, classes []*UserClass) {
+	cfg := DefaultConfig()
+	specs := cfg.specs(classOptions(classes))
+	if len(defaults) > 0 {
+		fs := flag.NewFlagSet(name, flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		for _, s := range specs {
+			fs.Var(s.value, s.long, "")
+			if s.short != "" {
+				fs.Var(s.value, s.short, "")
+			}
+		}
+		fs.Parse(defaults) // errors show when the defaults are used
+	}
+	fmt.Fprintf(w, "Usage: %s [options]\n\n", name)
+	fmt.Fprintln(w, "Runs the user classes standalone like `locust --headless`, or as a worker of a Locust")
+	fmt.Fprintln(w, "master with --master-host. Every option may also come from the environment variable")
+	fmt.Fprintln(w, "shown in brackets; the command line wins.")
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "Exit codes: %d ok; --exit-code-on-error (default %d) when a request failed;\n", ExitOK, ExitFailure)
+	fmt.Fprintf(w, "%d bad option; %d a --threshold was broken.\n", ExitUsage, ExitThreshold)
+	for _, g := range flagGroups() {
+		var lines [][2]string
+		for _, s := range specs {
+			if s.group != g {
+				continue
+			}
+			left := "    --" + s.long
+			if s.short != "" {
+				left = "-" + s.short + ", --" + s.long
+			}
+			if s.meta != "" {
+				left += " " + s.meta
+			}
+			right := s.usage
+			if def := s.value.String(); def != "" && def != "false" && def != "[]" && def != "0s" {
+				right += " (default " + def + ")"
+			}
+			right += " [" + s.env + "]"
+			lines = append(lines, [2]string{left, right})
+		}
+		if len(lines) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s:\n", g)
+		for _, l := range lines {
+			text := wrapWords(l[1], 70)
+			if len(l[0]) > 26 {
+				fmt.Fprintf(w, "  %s\n", l[0])
+				l[0] = ""
+			}
+			for i, t := range text {
+				if i > 0 {
+					l[0] = ""
+				}
+				fmt.Fprintf(w, "  %-26s  %s\n", l[0], t)
+			}
 		}
 	}
-	return out
+	fmt.Fprintf(w, "\n  -h, --help                  show this help and exit\n")
+}
+
+// wrapWords splits s into lines of at most width bytes, at spaces.
+func wrapWords(s string, width int) []string {
+	var lines []string
+	line := ""
+	for _, word := range strings.Fields(s) {
+		switch {
+		case line == "":
+			line = word
+		case len(line)+1+len(word) > width:
+			lines = append(lines, line)
+			line = word
+		default:
+			line += " " + word
+		}
+	}
+	return append(lines, line)
+}
+
+// flagError rewrites the flag package's errors in the command line's
+// terms: "--name" for long options.
+func flagError(err error) error {
+	msg := err.Error()
+	msg = strings.Replace(msg, "flag provided but not defined: ", "unknown option ", 1)
+	msg = strings.Replace(msg, "flag needs an argument: ", "option needs a value: ", 1)
+	if strings.HasPrefix(msg, "invalid ") {
+		msg = strings.Replace(msg, " for flag ", " for ", 1)
+		msg = strings.Replace(msg, "invalid boolean value ", "invalid value ", 1)
+	}
+	// "-name" -> "--name" for long options.
+	fields := strings.SplitAfter(msg, " ")
+	for i, f := range fields {
+		name := strings.TrimRight(strings.TrimSpace(f), ":")
+		if strings.HasPrefix(name, "-") && !strings.HasPrefix(name, "--") && len(name) > 2 {
+			fields[i] = "-" + f
+		}
+	}
+	return errors.New(strings.Join(fields, ""))
 }
 
 // parseRunTime reads a duration the way Locust's --run-time does: 90, 90s,
@@ -249,15 +611,74 @@ func (v stringValue) String() string {
 }
 func (v stringValue) Set(s string) error { *v.p = s; return nil }
 
+type listValue struct{ p *[]string }
+
+func (v listValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return strings.Join(*v.p, ",")
+}
+func (v listValue) Set(s string) error {
+	*v.p = nil
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			*v.p = append(*v.p, part)
+		}
+	}
+	return nil
+}
+
 type boolValue struct{ p *bool }
 
 func (v boolValue) String() string   { return strconv.FormatBool(v.p != nil && *v.p) }
 func (v boolValue) IsBoolFlag() bool { return true }
 func (v boolValue) Set(s string) error {
+	switch strings.ToLower(s) {
+	case "yes", "on":
+		s = "true"
+	case "no", "off":
+		s = "false"
+	}
 	b, err := strconv.ParseBool(s)
 	if err != nil {
 		return fmt.Errorf("%q is not true or false", s)
 	}
 	*v.p = b
+	return nil
+}
+
+// thresholdsValue collects repeated --threshold flags.
+type thresholdsValue struct{ p *[]Threshold }
+
+func (v thresholdsValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	var texts []string
+	for _, t := range *v.p {
+		texts = append(texts, t.Text)
+	}
+	return strings.Join(texts, ";")
+}
+func (v thresholdsValue) Set(s string) error {
+	t, err := ParseThreshold(s)
+	if err != nil {
+		return err
+	}
+	*v.p = append(*v.p, t)
+	return nil
+}
+
+// setList reads the environment variable's form: thresholds separated by
+// semicolons.
+func (v thresholdsValue) setList(s string) error {
+	for _, part := range strings.Split(s, ";") {
+		if part = strings.TrimSpace(part); part != "" {
+			if err := v.Set(part); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }

@@ -110,6 +110,14 @@ func (o *Option[T]) setFromMaster(v any) error {
 	if v == nil {
 		return nil
 	}
+	if text, ok := v.(string); ok {
+		// A master started from its web form sends custom options as the
+		// form's text, whatever their declared type.
+		if err := o.Set(text); err != nil {
+			return fmt.Errorf("option %s: %w", o.key(), err)
+		}
+		return nil
+	}
 	var out any
 	switch any(o.def).(type) {
 	case bool:

@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"math/rand/v2"
 	"net/http"
 	"runtime/debug"
 	"slices"
-	"sort"
 	"sync"
 	"time"
 
@@ -41,6 +39,7 @@ type pool struct {
 	host        string
 	stopTimeout time.Duration
 	tags        tagFilter
+	stopTest    func()
 	nextID      uint64
 	users       sync.WaitGroup
 }
@@ -73,6 +72,29 @@ func (p *pool) configure(host string, stopTimeout time.Duration, tags tagFilter)
 	p.host = host
 	p.stopTimeout = max(stopTimeout, 0)
 	p.tags = tags
+}
+
+// setStopTest sets what [StopTest] calls to end the whole test. f runs in
+// a goroutine of its own, once per StopTest call, so it may stop users
+// (the calling one included) and wait for them; it must tolerate being
+// called more than once. With no f, StopTest only logs an error.
+func (p *pool) setStopTest(f func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stopTest = f
+}
+
+// requestStopTest is StopTest's way into the pool.
+func (p *pool) requestStopTest(class *UserClass) {
+	p.mu.Lock()
+	f := p.stopTest
+	p.mu.Unlock()
+	if f == nil {
+		p.logger.Error("a user asked to stop the test, but this runner cannot; ignoring", "class", class.name)
+		return
+	}
+	p.logger.Info("a user asked to stop the test", "class", class.name)
+	go f()
 }
 
 // setTarget starts and stops users until each class runs exactly the
@@ -156,7 +178,7 @@ func (p *pool) startLocked(class *UserClass) *userRun {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &userRun{class: class, cancel: cancel, stopping: make(chan struct{}), done: make(chan struct{})}
 	p.nextID++
-	env := &userEnv{id: p.nextID, class: class, recorder: p.collector.Recorder(p.nextID)}
+	env := &userEnv{id: p.nextID, class: class, recorder: p.collector.Recorder(p.nextID), pool: p}
 	host := p.host
 	if host == "" {
 		host = class.host
@@ -216,6 +238,7 @@ func (p *pool) runUser(ctx context.Context, r *userRun, host string, tags tagFil
 	defer p.users.Done()
 	defer close(r.done)
 	defer r.cancel()
+	defer p.forget(r)
 
 	user, err := p.newUser(r.class)
 	if err != nil {
@@ -223,7 +246,9 @@ func (p *pool) runUser(ctx context.Context, r *userRun, host string, tags tagFil
 		<-r.stopping
 		return
 	}
-	if b, ok := user.(httpBinder); ok {
+	if b, ok := user.(fastHTTPBinder); ok {
+		b.bindFastHTTP(host, envFrom(ctx).recorder)
+	} else if b, ok := user.(httpBinder); ok {
 		b.bindHTTP(newHTTPClient(host, p.transport, envFrom(ctx).recorder))
 	}
 	defer p.onStop(ctx, r, user)
@@ -237,7 +262,7 @@ func (p *pool) runUser(ctx context.Context, r *userRun, host string, tags tagFil
 	if err := p.call(ctx, func(context.Context) error { tasks = user.Tasks(); return nil }); err != nil {
 		p.report(r.class, "Tasks", err)
 	}
-	picker, err := newTaskPicker(tasks, tags)
+	root, err := compileTasks(tasks, tags)
 	if err != nil {
 		if p.limiter.allow("no-tasks:" + r.class.name) {
 			p.logger.Error("user has nothing to do", "class", r.class.name, "err", err)
@@ -245,36 +270,28 @@ func (p *pool) runUser(ctx context.Context, r *userRun, host string, tags tagFil
 		<-r.stopping
 		return
 	}
-	wait := r.class.wait
-	pause := time.NewTimer(0)
-	<-pause.C
+	var wait WaitTime
+	if w, ok := user.(Waiter); ok {
+		wait = WaitTimeFunc(w.WaitTime)
+	} else if r.class.wait != nil {
+		wait = perUser(r.class.wait)
+	}
+	pause := time.NewTimer(time.Hour)
+	pause.Stop()
 	defer pause.Stop()
-	for {
-		select {
-		case <-r.stopping:
-			return
-		default:
-		}
-		task := picker.pick()
-		start := time.Now()
-		if p.handle(ctx, r, task.Name, p.call(ctx, task.Run)) {
-			return
-		}
-		if wait == nil {
-			continue
-		}
-		d := wait.Next(time.Since(start))
-		if d <= 0 {
-			continue
-		}
-		pause.Reset(d)
-		select {
-		case <-pause.C:
-		case <-r.stopping:
-			return
-		case <-ctx.Done():
-			return
-		}
+	l := &loop{p: p, r: r, pause: pause}
+	l.runSet(ctx, root, wait, 0)
+}
+
+// forget removes a user whose goroutine is ending from the running
+// users, so that a user that stopped itself (ErrStopUser) no longer
+// counts, as in Locust, and the next spawn replaces it.
+func (p *pool) forget(r *userRun) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	runs := p.running[r.class.name]
+	if i := slices.Index(runs, r); i >= 0 {
+		p.running[r.class.name] = slices.Delete(runs, i, i+1)
 	}
 }
 
@@ -292,16 +309,19 @@ func (p *pool) newUser(class *UserClass) (user User, err error) {
 }
 
 func (p *pool) onStop(ctx context.Context, r *userRun, user User) {
-	s, ok := user.(Stopper)
-	if !ok {
-		return
+	if s, ok := user.(Stopper); ok {
+		p.runStopHook(ctx, r, "on_stop", s.OnStop)
 	}
-	// OnStop runs even when the user was cancelled, with a fresh deadline.
+}
+
+// runStopHook runs an on_stop hook. It runs even when the user was
+// cancelled, with a fresh context that ends stopGrace later.
+func (p *pool) runStopHook(ctx context.Context, r *userRun, what string, hook func(context.Context) error) {
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopGrace)
 	defer cancel()
-	err := p.call(stopCtx, s.OnStop)
-	if err != nil && !errors.Is(err, ErrStopUser) && !isRecorded(err) && stopCtx.Err() == nil {
-		p.report(r.class, "on_stop", err)
+	err := p.call(stopCtx, hook)
+	if err != nil && !errors.Is(err, ErrStopUser) && !errors.Is(err, ErrInterrupt) && !isRecorded(err) && stopCtx.Err() == nil {
+		p.report(r.class, what, err)
 	}
 }
 
@@ -355,50 +375,6 @@ type panicError struct {
 }
 
 func (e *panicError) Error() string { return fmt.Sprintf("panic: %v", e.value) }
-
-// taskPicker picks tasks at random in proportion to their weights.
-type taskPicker struct {
-	tasks      []Task
-	cumulative []int
-}
-
-func newTaskPicker(tasks []Task, tags tagFilter) (*taskPicker, error) {
-	tp := &taskPicker{}
-	total := 0
-	for _, t := range tasks {
-		if t.Run == nil {
-			return nil, fmt.Errorf("task %q has no Run function", t.Name)
-		}
-		if !tags.match(t.Tags) {
-			continue
-		}
-		w := t.Weight
-		if w < 0 {
-			return nil, fmt.Errorf("task %q has negative weight %d", t.Name, w)
-		}
-		if w == 0 {
-			w = 1
-		}
-		total += w
-		tp.tasks = append(tp.tasks, t)
-		tp.cumulative = append(tp.cumulative, total)
-	}
-	if len(tp.tasks) == 0 {
-		if len(tasks) == 0 {
-			return nil, errors.New("no tasks")
-		}
-		return nil, errors.New("no task matches the tag filter")
-	}
-	return tp, nil
-}
-
-func (tp *taskPicker) pick() Task {
-	if len(tp.tasks) == 1 {
-		return tp.tasks[0]
-	}
-	n := rand.IntN(tp.cumulative[len(tp.cumulative)-1])
-	return tp.tasks[sort.SearchInts(tp.cumulative, n+1)]
-}
 
 // tagFilter selects tasks by tags, like Locust's --tags and --exclude-tags.
 type tagFilter struct {

@@ -13,6 +13,7 @@ type userEnv struct {
 	id       uint64
 	class    *UserClass
 	recorder stats.Recorder
+	pool     *pool
 }
 
 type envKey struct{}
@@ -41,4 +42,17 @@ func Record(ctx context.Context, method, name string, elapsed time.Duration, siz
 		return nil
 	}
 	return &recordedError{err: err}
+}
+
+// StopTest ends the whole test from a user's code, like calling
+// environment.runner.quit() in Locust: every user stops the usual way
+// (finishing its task within the stop timeout, then OnStop). Standalone,
+// the run ends and prints its summary; as a worker, the worker tells its
+// master. StopTest returns at once; the caller should return from its task
+// (for example with [ErrStopUser]). Outside a user's context it does
+// nothing.
+func StopTest(ctx context.Context) {
+	if env := envFrom(ctx); env != nil && env.pool != nil {
+		env.pool.requestStopTest(env.class)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -24,8 +25,38 @@ const (
 	// quitStopTimeout bounds how long users get to finish on the master's
 	// quit: the master waits only 0.5 s for the final report.
 	quitStopTimeout = 300 * time.Millisecond
-	// maxPendingReports bounds the reports kept while they cannot be sent.
+	// shutdownStopTimeout bounds how long users get to finish their task
+	// when the worker itself is told to stop (SIGINT, SIGTERM), so that
+	// the master hears the worker's quit within a second.
+	shutdownStopTimeout = 500 * time.Millisecond
+	// cancelGrace is how long quitting waits for users after cancelling
+	// them before it sends the final report anyway.
+	cancelGrace = 100 * time.Millisecond
+	// maxPendingReports bounds the reports kept while they cannot be sent
+	// (200 reports are 10 minutes of statistics).
 	maxPendingReports = 200
+	// masterHeartbeatTimeout is how long a master that sends heartbeats
+	// (Locust 2.19 and later) may go quiet before the worker concludes it
+	// has forgotten the worker (a restart) and registers again.
+	masterHeartbeatTimeout = 5 * time.Second
+	// resumeWindow is how long users that kept running through a lost
+	// connection wait, once registered again, for the master's spawn. A
+	// master that still runs the test sends one at once; a new master
+	// sends none, and the users stop until it starts a test.
+	resumeWindow = 3 * time.Second
+	// reconnectFlushTimeout bounds how long the worker tries to send what
+	// it has queued before it obeys the master's reconnect.
+	reconnectFlushTimeout = 500 * time.Millisecond
+	// badInputLogEvery rate-limits log lines about bad input, per kind.
+	badInputLogEvery = 10 * time.Second
+)
+
+// Defaults of the Worker's reliability settings.
+const (
+	// DefaultNoMasterTimeout is the default Worker.NoMasterTimeout.
+	DefaultNoMasterTimeout = 60 * time.Second
+	// DefaultMaxUsers is the default Worker.MaxUsers.
+	DefaultMaxUsers = 1_000_000
 )
 
 // Worker states as a master sees them in heartbeats.
@@ -47,21 +78,35 @@ type session struct {
 	collector *stats.Collector
 	logger    *slog.Logger
 	endpoint  string
+	// noMasterTimeout is how long users keep running without a master;
+	// negative stops them at once.
+	noMasterTimeout time.Duration
+	// maxUsers caps the users a spawn may ask for.
+	maxUsers int64
+	// limiter rate-limits repetitive log lines (bad input, lost master).
+	limiter *logLimiter
 
 	state atomic.Value // string: what heartbeats report
 
 	statsMu sync.Mutex
 	pending []protocol.StatsMessage
+	dropped int // reports dropped because pending was full
 
 	// Owned by the loop goroutine.
-	registered    bool // acked since the last connect or client_stopped
-	everAcked     bool
-	epoch         int
-	job           *job
-	lastSpawn     time.Time
-	stopTimeout   time.Duration
-	custom        []option
-	optionsWarned map[string]bool
+	registered     bool // acked since the last connect or client_stopped
+	everAcked      bool
+	connected      bool
+	reconnectAsked bool      // the master sent reconnect: it still knows this worker
+	lostSince      time.Time // when the master was lost; zero while registered
+	noMasterLogged time.Time // last "still no master" line
+	resumeBy       time.Time // stop users unless a spawn arrives by then
+	masterBeat     time.Time // last master heartbeat on this registration
+	epoch          int
+	job            *job
+	lastSpawn      time.Time
+	stopTimeout    time.Duration
+	custom         []option
+	optionsWarned  map[string]bool
 }
 
 // job is user work started by the loop: applying a spawn, or stopping.
@@ -92,9 +137,28 @@ func (s *session) send(m protocol.Message) error {
 	return nil
 }
 
+// warnLimited logs a warning unless one with the same key was logged in
+// the last badInputLogEvery.
+func (s *session) warnLimited(key, msg string, args ...any) {
+	if s.limiter.allow(key) {
+		s.logger.Warn(msg, args...)
+	}
+}
+
+// hasUsers reports whether users run or are being started.
+func (s *session) hasUsers() bool {
+	return sum(s.pool.counts()) > 0 || (s.job != nil && s.job.kind == "spawn")
+}
+
 // run is the session loop. It returns nil after the master's quit, or the
 // context's error after a graceful shutdown.
 func (s *session) run(ctx context.Context) error {
+	if s.limiter == nil {
+		s.limiter = newLogLimiter(badInputLogEvery)
+	}
+	if s.maxUsers <= 0 {
+		s.maxUsers = DefaultMaxUsers
+	}
 	s.setState(stateReady)
 	bg, stopBackground := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -107,12 +171,18 @@ func (s *session) run(ctx context.Context) error {
 	}()
 
 	jobs := make(chan jobDone, 4)
+	// loopExit lets finished jobs give up reporting once the loop is gone.
+	loopExit := make(chan struct{})
+	defer close(loopExit)
 	ackTimer := time.NewTimer(time.Hour)
 	ackTimer.Stop()
 	readyTimer := time.NewTimer(time.Hour)
 	readyTimer.Stop()
-	waiting := time.NewTicker(waitingLogEvery)
-	defer waiting.Stop()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	started := time.Now()
+	s.lostSince = started
+	s.noMasterLogged = started
 	s.logger.Info("waiting for the Locust master", "master", s.endpoint, "node_id", s.nodeID)
 
 	startJob := func(kind string, work func(ctx context.Context)) {
@@ -124,12 +194,17 @@ func (s *session) run(ctx context.Context) error {
 		j := &job{kind: kind, epoch: s.epoch, cancel: cancel, done: make(chan struct{})}
 		s.job = j
 		go func() {
-			defer close(j.done)
 			if prev != nil {
 				<-prev.done
 			}
 			work(jctx)
-			jobs <- jobDone{j}
+			// done is closed before the report: the loop may be waiting
+			// for it (quit, shutdown) instead of reading jobs.
+			close(j.done)
+			select {
+			case jobs <- jobDone{j}:
+			case <-loopExit:
+			}
 		}()
 	}
 	waitJob := func() {
@@ -141,17 +216,27 @@ func (s *session) run(ctx context.Context) error {
 		s.send(protocol.ClientReadyMessage{Version: s.version})
 		ackTimer.Reset(ackTimeout)
 	}
+	// stopUsers stops every user in a job, without telling the master.
+	stopUsers := func(within time.Duration) {
+		s.resumeBy = time.Time{}
+		s.setState(stateReady)
+		startJob("reset", func(ctx context.Context) { s.pool.stopAllWithin(ctx, within) })
+	}
+	// lost records that no master knows this worker any more.
+	lost := func(now time.Time) {
+		if s.lostSince.IsZero() {
+			s.lostSince, s.noMasterLogged = now, now
+		}
+		if s.noMasterTimeout < 0 && s.hasUsers() {
+			s.logger.Warn("no master: stopping users at once (NoMasterTimeout is negative)")
+			stopUsers(-1)
+		}
+	}
 
 	for {
 		select {
 		case <-ctx.Done():
-			s.logger.Info("shutting down: stopping users", "stop_timeout", s.stopTimeout)
-			if s.job != nil {
-				s.job.cancel()
-				waitJob()
-			}
-			s.pool.stopAll(context.Background())
-			s.finalReport()
+			s.shutdown(waitJob)
 			return ctx.Err()
 
 		case ev, ok := <-s.conn.Events():
@@ -160,34 +245,52 @@ func (s *session) run(ctx context.Context) error {
 			}
 			switch ev.Kind {
 			case protocol.Connected:
+				s.connected = true
+				readyTimer.Stop()
+				if s.reconnectAsked && s.registered {
+					// The master asked for a new socket and still knows this
+					// worker: registering again would count it twice.
+					s.reconnectAsked = false
+					s.logger.Info("reconnected to the master, as it asked", "master", s.endpoint)
+					continue
+				}
+				s.reconnectAsked = false
 				s.epoch++
 				s.registered = false
-				readyTimer.Stop()
+				s.lastSpawn = time.Time{} // a new master has its own clock
 				if s.everAcked {
-					s.logger.Warn("reconnected to the master; registering again", "master", s.endpoint)
+					s.logger.Warn("connected to the master again; registering", "master", s.endpoint)
 				}
-				if s.currentState() != stateReady || s.job != nil {
-					// A new master knows nothing of the old test.
-					startJob("reset", func(ctx context.Context) { s.pool.stopAllWithin(ctx, 0) })
+				if !s.hasUsers() {
+					s.setState(stateReady)
 				}
-				s.setState(stateReady)
 				sendClientReady()
 			case protocol.Disconnected:
-				s.registered = false
+				s.connected = false
 				ackTimer.Stop()
-				s.logger.Warn("lost the connection to the master", "master", s.endpoint, "err", ev.Err)
+				if s.reconnectAsked && s.registered {
+					continue
+				}
+				s.reconnectAsked = false
+				s.registered = false
+				s.resumeBy = time.Time{}
+				if s.everAcked {
+					s.warnLimited("disconnected", "lost the connection to the master; reconnecting", "master", s.endpoint, "err", ev.Err)
+				}
+				lost(time.Now())
 			}
 
 		case <-ackTimer.C:
-			s.logger.Warn("no ack from the master; connecting again", "master", s.endpoint, "waited", ackTimeout)
+			s.warnLimited("no-ack", "no ack from the master; connecting again", "master", s.endpoint, "waited", ackTimeout)
 			s.conn.Reset()
 
-		case <-waiting.C:
-			if !s.registered && !s.everAcked {
-				s.logger.Info("still waiting for the Locust master", "master", s.endpoint)
-			}
+		case now := <-tick.C:
+			s.tick(now, started, stopUsers, sendClientReady, lost)
 
 		case <-readyTimer.C:
+			if !s.connected {
+				continue // Connected will register
+			}
 			s.setState(stateReady)
 			sendClientReady()
 
@@ -197,6 +300,15 @@ func (s *session) run(ctx context.Context) error {
 			}
 			s.job = nil
 			if done.job.epoch != s.epoch || !s.registered {
+				// The master that asked is gone; heartbeats still tell the
+				// truth about the users.
+				if done.job.kind == "spawn" && s.currentState() == stateSpawning {
+					if sum(s.pool.counts()) > 0 {
+						s.setState(stateRunning)
+					} else {
+						s.setState(stateReady)
+					}
+				}
 				continue
 			}
 			switch done.job.kind {
@@ -210,7 +322,11 @@ func (s *session) run(ctx context.Context) error {
 				s.send(protocol.ClientStoppedMessage{})
 				s.registered = false
 				s.setState(stateReady)
-				readyTimer.Reset(s.stopTimeout)
+				// A Python worker sleeps stop_timeout before client_ready;
+				// in that window the master has forgotten it and its quit
+				// is lost. The users are stopped already, so register at
+				// once: the master only adds a ready worker while stopping.
+				readyTimer.Reset(0)
 				s.logger.Info("users stopped")
 			}
 
@@ -220,11 +336,13 @@ func (s *session) run(ctx context.Context) error {
 			}
 			env, err := protocol.Decode(body)
 			if err != nil {
-				s.logger.Warn("ignoring a message from the master that cannot be decoded", "err", err, "bytes", len(body))
+				s.warnLimited("decode:"+err.Error(), "ignoring a message from the master that cannot be decoded",
+					"err", err, "bytes", len(body))
 				continue
 			}
 			if env.NodeID != s.nodeID {
-				s.logger.Warn("ignoring a message for another node", "type", env.Message.Type(), "node_id", env.NodeID)
+				s.warnLimited("node:"+env.Message.Type(), "ignoring a message for another node",
+					"type", env.Message.Type(), "node_id", env.NodeID)
 				continue
 			}
 			switch m := env.Message.(type) {
@@ -234,17 +352,34 @@ func (s *session) run(ctx context.Context) error {
 					continue
 				}
 				s.registered = true
+				now := time.Now()
 				if !s.everAcked {
 					s.logger.Info("connected to the Locust master", "master", s.endpoint, "index", m.Index)
+				} else {
+					s.logger.Info("registered with the master again", "master", s.endpoint, "index", m.Index,
+						"without_master", now.Sub(s.lostSince).Round(time.Millisecond))
 				}
 				s.everAcked = true
+				s.lostSince = time.Time{}
+				s.masterBeat = time.Time{}
+				if s.hasUsers() {
+					// A master still running the test sends a spawn at once.
+					s.resumeBy = now.Add(resumeWindow)
+					s.logger.Info("users kept running while the master was away; waiting for its spawn",
+						"users", s.pool.counts(), "within", resumeWindow)
+				}
 				go s.reportStats()
 
 			case protocol.SpawnMessage:
 				if !s.registered {
-					s.logger.Warn("ignoring spawn: not registered with the master")
+					s.warnLimited("spawn-unregistered", "ignoring spawn: not registered with the master")
 					continue
 				}
+				if err := s.checkSpawn(m); err != nil {
+					s.logger.Error("ignoring a spawn message", "err", err)
+					continue
+				}
+				s.resumeBy = time.Time{}
 				s.send(protocol.SpawningMessage{})
 				if !m.Timestamp.After(s.lastSpawn) {
 					s.logger.Info("discarding a spawn message with an older or equal timestamp")
@@ -255,9 +390,15 @@ func (s *session) run(ctx context.Context) error {
 				s.setState(stateSpawning)
 				target := m.UserClassesCount
 				s.logger.Info("spawning", "target", target)
+				warnFileLimit(s.logger, sum(target))
 				startJob("spawn", func(ctx context.Context) { s.pool.setTarget(ctx, target) })
 
 			case protocol.StopMessage:
+				s.resumeBy = time.Time{}
+				if !s.registered {
+					s.warnLimited("stop-unregistered", "ignoring stop: not registered with the master")
+					continue
+				}
 				s.logger.Info("the master asked to stop")
 				startJob("stop", func(ctx context.Context) { s.pool.stopAll(ctx) })
 
@@ -270,22 +411,116 @@ func (s *session) run(ctx context.Context) error {
 					s.job.cancel()
 					waitJob()
 				}
-				s.pool.stopAllWithin(context.Background(), quitStopTimeout)
+				s.stopUsersBounded(quitStopTimeout)
 				s.finalReport()
 				return nil
 
 			case protocol.ReconnectMessage:
-				s.logger.Warn("the master asked to reconnect")
+				s.logger.Warn("the master asked to reconnect: opening a new connection with the same identity")
+				// What is queued would be dropped with the old connection.
+				fctx, cancel := context.WithTimeout(context.Background(), reconnectFlushTimeout)
+				_ = s.conn.Flush(fctx)
+				cancel()
+				s.reconnectAsked = s.registered
 				s.conn.Reset()
 
-			case protocol.MasterHeartbeatMessage, protocol.SpawningCompleteMessage, protocol.UpdateUserClassMessage:
+			case protocol.MasterHeartbeatMessage:
+				s.masterBeat = time.Now()
+
+			case protocol.SpawningCompleteMessage, protocol.UpdateUserClassMessage:
 				// Newer masters send these; nothing here depends on them.
 
 			default:
-				s.logger.Debug("ignoring a message of unknown type", "type", env.Message.Type())
+				s.warnLimited("type:"+env.Message.Type(), "ignoring a message of unknown type from the master",
+					"type", env.Message.Type())
 			}
 		}
 	}
+}
+
+// tick runs once a second on the loop: it says that the worker waits for
+// its master, stops users that waited too long for one, and watches the
+// master's heartbeats.
+func (s *session) tick(now, started time.Time, stopUsers func(time.Duration), sendClientReady func(), lost func(time.Time)) {
+	if !s.lostSince.IsZero() && now.Sub(s.noMasterLogged) >= waitingLogEvery {
+		s.noMasterLogged = now
+		args := []any{"master", s.endpoint, "waited", now.Sub(s.lostSince).Round(time.Second)}
+		if s.hasUsers() && s.noMasterTimeout > 0 {
+			left := s.noMasterTimeout - now.Sub(s.lostSince)
+			args = append(args, "users", s.pool.counts(), "users_stop_in", left.Round(time.Second))
+		}
+		if s.everAcked {
+			s.logger.Warn("still no Locust master", args...)
+		} else {
+			s.logger.Info("still waiting for the Locust master", args...)
+		}
+	}
+	if !s.lostSince.IsZero() && s.noMasterTimeout >= 0 && now.Sub(s.lostSince) >= s.noMasterTimeout && s.hasUsers() {
+		s.logger.Warn("no master for too long: stopping users; the worker keeps waiting for a master",
+			"waited", now.Sub(s.lostSince).Round(time.Second), "timeout", s.noMasterTimeout)
+		stopUsers(-1)
+	}
+	if !s.resumeBy.IsZero() && !now.Before(s.resumeBy) {
+		s.resumeBy = time.Time{}
+		if s.registered && s.hasUsers() {
+			s.logger.Warn("the master did not resume the test after the worker registered again; stopping users until it starts one")
+			stopUsers(-1)
+		}
+	}
+	if s.registered && !s.masterBeat.IsZero() && now.Sub(s.masterBeat) > masterHeartbeatTimeout {
+		// This master sends heartbeats and stopped: it was restarted behind
+		// the same connection, or deleted this worker.
+		s.warnLimited("master-heartbeat", "no heartbeat from the master; registering again",
+			"master", s.endpoint, "silent_for", now.Sub(s.masterBeat).Round(time.Millisecond))
+		s.masterBeat = time.Time{}
+		s.registered = false
+		s.epoch++
+		s.lastSpawn = time.Time{}
+		lost(now)
+		sendClientReady()
+	}
+}
+
+// checkSpawn rejects spawn messages the worker must not obey: negative or
+// absurd user counts.
+func (s *session) checkSpawn(m protocol.SpawnMessage) error {
+	var total int64
+	for _, name := range slices.Sorted(maps.Keys(m.UserClassesCount)) {
+		n := m.UserClassesCount[name]
+		if n < 0 {
+			return fmt.Errorf("class %q: negative user count %d", name, n)
+		}
+		if n > s.maxUsers-total {
+			return fmt.Errorf("%w: the spawn asks for more than %d users (class %q: %d); raise Worker.MaxUsers if this is meant",
+				errTooManyUsers, s.maxUsers, name, n)
+		}
+		total += n
+	}
+	return nil
+}
+
+// errTooManyUsers is wrapped by spawns asking for more than MaxUsers.
+var errTooManyUsers = errors.New("too many users")
+
+// shutdown stops the worker on its own initiative (ctx cancelled: SIGINT,
+// SIGTERM): statistics go out at once, users get the stop timeout but at
+// most shutdownStopTimeout to finish their task, then the final report and
+// quit follow, so the master hears the quit within a second.
+func (s *session) shutdown(waitJob func()) {
+	within := min(max(s.stopTimeout, 0), shutdownStopTimeout)
+	s.logger.Info("shutting down: stopping users", "within", within)
+	s.reportStats()
+	if s.job != nil {
+		s.job.cancel()
+		waitJob()
+	}
+	s.stopUsersBounded(within)
+	s.finalReport()
+	s.statsMu.Lock()
+	if n := len(s.pending); n > 0 {
+		s.logger.Error("exiting with statistics reports no master took; their requests are lost", "reports", n)
+	}
+	s.statsMu.Unlock()
 }
 
 // applySpawnOptions takes the host, stop timeout and options from a spawn.
@@ -313,6 +548,26 @@ func (s *session) applySpawnOptions(m protocol.SpawnMessage) {
 		include: stringList(m.ParsedOptions["tags"]),
 		exclude: stringList(m.ParsedOptions["exclude_tags"]),
 	})
+}
+
+// stopUsersBounded stops every user, gracefully within the given time,
+// and returns at most cancelGrace after that even if some users ignore
+// their cancelled context, so that the final report is never late for
+// them; their stop goes on in the background.
+func (s *session) stopUsersBounded(within time.Duration) {
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		s.pool.stopAllWithin(context.Background(), within)
+	}()
+	t := time.NewTimer(within + cancelGrace)
+	defer t.Stop()
+	select {
+	case <-stopped:
+	case <-t.C:
+		s.logger.Warn("some users ignore their cancelled context; sending the final report without waiting for them",
+			"waited", within+cancelGrace)
+	}
 }
 
 // finalReport sends the last statistics and says goodbye.
@@ -353,20 +608,29 @@ func (s *session) reports(ctx context.Context) {
 }
 
 // reportStats sends what was recorded since the last report. Reports that
-// cannot be sent are kept, oldest first, and sent before the next one.
+// cannot be sent are kept, oldest first, and sent before the next one; at
+// most maxPendingReports are kept, the oldest dropped beyond that.
 func (s *session) reportStats() {
 	s.statsMu.Lock()
 	defer s.statsMu.Unlock()
-	s.pending = append(s.pending, statsMessage(s.collector.Report(time.Now()), s.pool.counts()))
+	rep, counts := s.collector.Report(time.Now()), s.pool.counts()
+	logStatus(s.logger, s.currentState(), counts, rep)
+	s.pending = append(s.pending, statsMessage(rep, counts))
 	for len(s.pending) > 0 {
 		if err := s.send(s.pending[0]); err != nil {
 			break
 		}
+		s.pending[0] = protocol.StatsMessage{}
 		s.pending = s.pending[1:]
 	}
 	if n := len(s.pending) - maxPendingReports; n > 0 {
-		s.logger.Error("dropping statistics reports the master could not take", "reports", n)
+		s.dropped += n
+		s.logger.Error("dropping statistics reports no master could take; their requests are lost",
+			"reports", n, "dropped_so_far", s.dropped, "kept", maxPendingReports)
 		s.pending = slices.Delete(s.pending, 0, n)
+	}
+	if len(s.pending) > 0 && s.limiter.allow("pending-reports") {
+		s.logger.Info("keeping statistics reports until a master takes them", "reports", len(s.pending))
 	}
 }
 

@@ -4,7 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,7 +17,7 @@ type fakeConn struct {
 	recv   chan []byte
 	events chan protocol.Event
 	resets chan struct{}
-	once   sync.Once
+	down   atomic.Bool // Send fails while set
 }
 
 func newFakeConn() *fakeConn {
@@ -30,6 +30,9 @@ func newFakeConn() *fakeConn {
 }
 
 func (c *fakeConn) Send(b []byte) error {
+	if c.down.Load() {
+		return protocol.ErrDisconnected
+	}
 	select {
 	case c.sent <- b:
 		return nil
@@ -37,15 +40,20 @@ func (c *fakeConn) Send(b []byte) error {
 		return protocol.ErrQueueFull
 	}
 }
-func (c *fakeConn) Recv() <-chan []byte             { return c.recv }
-func (c *fakeConn) Events() <-chan protocol.Event   { return c.events }
-func (c *fakeConn) Reset()                          { c.resets <- struct{}{} }
+func (c *fakeConn) Recv() <-chan []byte           { return c.recv }
+func (c *fakeConn) Events() <-chan protocol.Event { return c.events }
+func (c *fakeConn) Reset() {
+	select {
+	case c.resets <- struct{}{}:
+	default:
+	}
+}
 func (c *fakeConn) Flush(ctx context.Context) error { return nil }
 func (c *fakeConn) Close() error                    { return nil }
 
 // fakeMaster plays the master's side of a fakeConn.
 type fakeMaster struct {
-	t      *testing.T
+	t      testing.TB
 	conn   *fakeConn
 	nodeID string
 }
@@ -99,6 +107,13 @@ func (*idleUser) Tasks() []Task {
 
 func startSession(t *testing.T, classes ...*UserClass) (*fakeMaster, chan error) {
 	t.Helper()
+	return startSessionWith(t, nil, classes...)
+}
+
+// startSessionWith is startSession with the Worker adjusted by configure
+// (when not nil) before it runs.
+func startSessionWith(t testing.TB, configure func(*Worker), classes ...*UserClass) (*fakeMaster, chan error) {
+	t.Helper()
 	conn := newFakeConn()
 	const node = "testhost_0123456789abcdef0123456789abcdef"
 	w := &Worker{
@@ -108,6 +123,9 @@ func startSession(t *testing.T, classes ...*UserClass) (*fakeMaster, chan error)
 		dial: func(context.Context, protocol.DialOptions) (protocol.Conn, error) {
 			return conn, nil
 		},
+	}
+	if configure != nil {
+		configure(w)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -14,8 +14,9 @@ import (
 )
 
 // Standalone runs user classes without a master, like `locust --headless`:
-// users start at the spawn rate, the test ends after the run time or when
-// ctx is cancelled, and a summary is printed.
+// users start at the spawn rate in the order Locust's dispatcher gives, the
+// test ends after the run time or when ctx is cancelled, and the summary
+// is printed.
 type Standalone struct {
 	// Host is the target base URL; "" leaves each class's own host.
 	Host string
@@ -37,8 +38,26 @@ type Standalone struct {
 	Output io.Writer
 	// OnlySummary prints the summary only, not the live table.
 	OnlySummary bool
-	// PrintInterval is how often the live table is printed; 0 means 2 s.
+	// PrintInterval is how often the live table is printed; 0 means 2 s,
+	// Locust's CONSOLE_STATS_INTERVAL_SEC.
 	PrintInterval time.Duration
+	// CSVPrefix, when set, writes Locust's four CSV files
+	// PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv
+	// and PREFIX_exceptions.csv, rewritten (the history appended) every
+	// CSVInterval and at the end.
+	CSVPrefix string
+	// CSVFullHistory writes every row to the history file, not only the
+	// Aggregated row (Locust's --csv-full-history).
+	CSVFullHistory bool
+	// CSVInterval is how often the CSV files are written; 0 means 1 s,
+	// Locust's CSV_STATS_INTERVAL_SEC.
+	CSVInterval time.Duration
+	// ResetStats forgets the statistics once every user has started, like
+	// Locust's --reset-stats.
+	ResetStats bool
+	// OnUsers, if set, is called after each spawn step with the number of
+	// running users per class.
+	OnUsers func(counts map[string]int64)
 }
 
 // Result is what a standalone run measured.
@@ -49,6 +68,8 @@ type Result struct {
 	Exceptions []Exception
 	// Duration is how long the test ran.
 	Duration time.Duration
+	// Users is the number of users of each class at the end of the ramp.
+	Users map[string]int64
 }
 
 // Exception is an unexpected error or panic in user code, counted by
@@ -58,8 +79,88 @@ type Exception struct {
 	Count          int64
 }
 
+// exceptionRows returns the exceptions as rows of Locust's exceptions
+// file, with the node "local" as a standalone Locust writes.
+func (r *Result) exceptionRows() []stats.ExceptionRow {
+	return exceptionRows(r.Exceptions)
+}
+
+func exceptionRows(exs []Exception) []stats.ExceptionRow {
+	rows := make([]stats.ExceptionRow, 0, len(exs))
+	for _, e := range exs {
+		rows = append(rows, stats.ExceptionRow{Count: e.Count, Message: e.Msg, Traceback: e.Traceback, Nodes: []string{"local"}})
+	}
+	return rows
+}
+
+// WriteJSON writes the final statistics the way Locust's --json prints
+// them; see [stats.WriteJSON].
+func (r *Result) WriteJSON(w io.Writer) error { return stats.WriteJSON(w, r.Stats) }
+
+// WriteSummary writes the final summary `locust --headless` prints: the
+// statistics table with rates over the whole test, the percentile table,
+// the failures and the exceptions.
+func (r *Result) WriteSummary(w io.Writer) error {
+	if _, err := fmt.Fprintf(w, "Test finished after %s\n", r.Duration.Round(time.Millisecond)); err != nil {
+		return err
+	}
+	if err := stats.WriteStatsTable(w, r.Stats, false); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	if err := stats.WritePercentileTable(w, r.Stats, nil); err != nil {
+		return err
+	}
+	if len(r.Stats.Errors()) > 0 {
+		fmt.Fprintln(w)
+		if err := stats.WriteFailuresTable(w, r.Stats); err != nil {
+			return err
+		}
+	}
+	if len(r.Exceptions) > 0 {
+		fmt.Fprintln(w)
+		if err := stats.WriteExceptionsTable(w, r.exceptionRows()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// exceptionLog collects user-code exceptions by traceback.
+type exceptionLog struct {
+	mu    sync.Mutex
+	byTB  map[string]*Exception
+	order []string
+}
+
+func (l *exceptionLog) add(msg, traceback string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.byTB == nil {
+		l.byTB = map[string]*Exception{}
+	}
+	e, ok := l.byTB[traceback]
+	if !ok {
+		e = &Exception{Msg: msg, Traceback: traceback}
+		l.byTB[traceback] = e
+		l.order = append(l.order, traceback)
+	}
+	e.Count++
+}
+
+func (l *exceptionLog) list() []Exception {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]Exception, 0, len(l.order))
+	for _, tb := range l.order {
+		out = append(out, *l.byTB[tb])
+	}
+	return out
+}
+
 // Run runs the test and returns its result. It returns an error only when
-// the test could not start.
+// the test could not start (bad classes, CSV files that cannot be
+// created).
 func (s *Standalone) Run(ctx context.Context) (*Result, error) {
 	classes, err := validateClasses(s.Classes)
 	if err != nil {
@@ -78,71 +179,110 @@ func (s *Standalone) Run(ctx context.Context) (*Result, error) {
 	if interval <= 0 {
 		interval = 2 * time.Second
 	}
+	csvInterval := s.CSVInterval
+	if csvInterval <= 0 {
+		csvInterval = time.Second
+	}
 
-	var exMu sync.Mutex
-	exceptions := map[string]*Exception{}
-	var order []string
+	var exceptions exceptionLog
 	collector := stats.NewCollector()
-	p := newPool(classes, collector, logger, func(msg, traceback string) {
-		exMu.Lock()
-		defer exMu.Unlock()
-		e, ok := exceptions[traceback]
-		if !ok {
-			e = &Exception{Msg: msg, Traceback: traceback}
-			exceptions[traceback] = e
-			order = append(order, traceback)
-		}
-		e.Count++
-	})
+	p := newPool(classes, collector, logger, exceptions.add)
 	p.configure(s.Host, s.StopTimeout, tagFilter{include: s.Tags, exclude: s.ExcludeTags})
 
 	totals := stats.NewTotals()
+	var csv *csvFiles
+	if s.CSVPrefix != "" {
+		if csv, err = createCSVFiles(s.CSVPrefix, s.CSVFullHistory); err != nil {
+			return nil, err
+		}
+		defer csv.close()
+	}
 	start := time.Now()
-	runCtx := ctx
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
 	if s.RunTime > 0 {
 		var cancel context.CancelFunc
-		runCtx, cancel = context.WithTimeout(ctx, s.RunTime)
+		runCtx, cancel = context.WithTimeout(runCtx, s.RunTime)
 		defer cancel()
 	}
+	p.setStopTest(stopRun) // StopTest from a user ends the run
 	logger.Info("starting test", "users", users, "spawn_rate", s.SpawnRate, "run_time", s.RunTime)
 
-	rampDone := make(chan struct{})
+	rampDone := make(chan map[string]int64, 1)
 	go func() {
-		defer close(rampDone)
-		s.ramp(runCtx, p, users, logger)
+		rampDone <- s.ramp(runCtx, p, users, logger)
 	}()
-	ticker := time.NewTicker(interval)
-	defer ticker.Stop()
+	printTicker := time.NewTicker(interval)
+	defer printTicker.Stop()
+	var csvTick <-chan time.Time // nil: never ready
+	if csv != nil {
+		t := time.NewTicker(csvInterval)
+		defer t.Stop()
+		csvTick = t.C
+	}
+	var spawned map[string]int64
+	rampCh := rampDone
+	userCount := func() int {
+		n := int64(0)
+		for _, c := range p.counts() {
+			n += c
+		}
+		return int(n)
+	}
 loop:
 	for {
 		select {
 		case <-runCtx.Done():
 			break loop
-		case now := <-ticker.C:
+		case spawned = <-rampCh:
+			rampCh = nil
+			if s.ResetStats && runCtx.Err() == nil { // not when the ramp was cut short
+				totals.Merge(collector.Report(time.Now()))
+				totals.Reset()
+				logger.Info("resetting stats")
+			}
+		case now := <-printTicker.C:
 			totals.Merge(collector.Report(now))
 			if !s.OnlySummary {
-				printTable(out, totals, now)
+				if err := stats.WriteStatsTable(out, totals, true); err != nil {
+					logger.Warn("printing the live table", "err", err)
+				}
+				fmt.Fprintln(out)
+			}
+		case now := <-csvTick:
+			totals.Merge(collector.Report(now))
+			if err := csv.write(totals, exceptionRows(exceptions.list()), userCount(), now); err != nil {
+				logger.Warn("writing the CSV files", "err", err)
 			}
 		}
 	}
-	<-rampDone
+	if rampCh != nil {
+		spawned = <-rampCh
+	}
 	logger.Info("stopping users", "stop_timeout", s.StopTimeout)
 	p.stopAll(context.Background())
 	p.wait()
 	end := time.Now()
 	totals.Merge(collector.Report(end))
 
-	res := &Result{Stats: totals, Duration: end.Sub(start)}
-	for _, tb := range order {
-		res.Exceptions = append(res.Exceptions, *exceptions[tb])
+	res := &Result{Stats: totals, Duration: end.Sub(start), Exceptions: exceptions.list(), Users: spawned}
+	if csv != nil {
+		if err := csv.write(totals, res.exceptionRows(), 0, end); err != nil {
+			logger.Error("writing the CSV files", "err", err)
+		}
 	}
-	printSummary(out, res, end)
+	if err := res.WriteSummary(out); err != nil {
+		logger.Warn("printing the summary", "err", err)
+	}
 	return res, nil
 }
 
-// ramp starts users in Locust's order at the spawn rate: batches of
-// floor(rate) users (at least one) every batch/rate seconds.
-func (s *Standalone) ramp(ctx context.Context, p *pool, users int, logger *slog.Logger) {
+// ramp starts users in Locust's order at the spawn rate, as Locust's
+// dispatcher does: batches of max(1, floor(rate)) users, the k-th batch
+// k*batch/rate seconds after the start (so the last user starts about
+// one batch interval before users/rate seconds). It returns the users per
+// class it reached.
+func (s *Standalone) ramp(ctx context.Context, p *pool, users int, logger *slog.Logger) map[string]int64 {
 	next := userSequence(s.Classes)
 	counts := classCounts(s.Classes, 0)
 	batch, every := users, time.Duration(0)
@@ -150,55 +290,33 @@ func (s *Standalone) ramp(ctx context.Context, p *pool, users int, logger *slog.
 		batch = max(1, int(math.Floor(s.SpawnRate)))
 		every = time.Duration(float64(batch) / s.SpawnRate * float64(time.Second))
 	}
+	start := time.Now()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
-	for started := 0; started < users; {
+	for k, started := 0, 0; started < users; k++ {
 		select {
 		case <-ctx.Done():
-			return
+			return counts
 		case <-timer.C:
 		}
 		for i := 0; i < batch && started < users; i++ {
 			c := next()
 			if c == nil {
 				logger.Warn("no user class can take more users", "started", started)
-				return
+				return counts
 			}
 			counts[c.name]++
 			started++
 		}
 		p.setTarget(ctx, counts)
+		if s.OnUsers != nil {
+			s.OnUsers(p.counts())
+		}
 		if started == users {
 			logger.Info("all users spawned", "users", counts)
-			return
+			return counts
 		}
-		timer.Reset(every)
+		timer.Reset(time.Until(start.Add(time.Duration(k+1) * every)))
 	}
-}
-
-func printTable(w io.Writer, t *stats.Totals, now time.Time) {
-	fmt.Fprintf(w, "%-8s %-40s %9s %9s %8s %8s %9s\n", "Type", "Name", "# reqs", "# fails", "Avg", "Med", "req/s")
-	row := func(e stats.Entry) {
-		fmt.Fprintf(w, "%-8s %-40s %9d %9d %8d %8d %9.2f\n", e.Method, e.Name, e.NumRequests, e.NumFailures,
-			e.Average().Milliseconds(), e.Median().Milliseconds(), e.CurrentRPS(now))
-	}
-	for _, e := range t.Entries() {
-		row(e)
-	}
-	row(t.Total())
-	fmt.Fprintln(w)
-}
-
-func printSummary(w io.Writer, r *Result, now time.Time) {
-	fmt.Fprintf(w, "Test finished after %s\n", r.Duration.Round(time.Millisecond))
-	printTable(w, r.Stats, now)
-	if errs := r.Stats.Errors(); len(errs) > 0 {
-		fmt.Fprintln(w, "Error report")
-		for _, e := range errs {
-			fmt.Fprintf(w, "%9d  %s %s: %s\n", e.Occurrences, e.Method, e.Name, e.Text)
-		}
-	}
-	for _, e := range r.Exceptions {
-		fmt.Fprintf(w, "%9d  exception: %s\n", e.Count, e.Msg)
-	}
+	return counts
 }

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/golocust/golocust/protocol"
@@ -33,6 +35,20 @@ type Worker struct {
 	// Version is sent in client_ready; "" sends -1, which every Locust 2.x
 	// master accepts without a version warning.
 	Version string
+	// NoMasterTimeout is how long users keep running while no master
+	// knows the worker (the connection is lost, or the master restarted):
+	// after it, users are stopped and the worker keeps waiting for a
+	// master, which starts them again with its next spawn. 0 means
+	// DefaultNoMasterTimeout (60 s, like Locust's newest workers); a
+	// negative value stops users as soon as the master is lost. Users that
+	// survived, on a master that does not resume the test within 3 s of
+	// the worker registering again, are stopped too.
+	NoMasterTimeout time.Duration
+	// MaxUsers is the most users a spawn may ask this worker for; a spawn
+	// asking for more (or for a negative count) is refused with an error
+	// in the log and the users keep running as they were. 0 means
+	// DefaultMaxUsers.
+	MaxUsers int64
 
 	// dial replaces the ZeroMQ transport in tests.
 	dial func(ctx context.Context, opts protocol.DialOptions) (protocol.Conn, error)
@@ -70,7 +86,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	if dial == nil {
 		dial = protocol.DialZMQ
 	}
-	conn, err := dial(ctx, protocol.DialOptions{
+	// The connection outlives ctx: after a cancel the worker still sends
+	// its last statistics and quit, then closes it.
+	conn, err := dial(context.WithoutCancel(ctx), protocol.DialOptions{
 		Endpoint: "tcp://" + endpoint,
 		Identity: nodeID,
 		Logger:   logger,
@@ -79,18 +97,35 @@ func (w *Worker) Run(ctx context.Context) error {
 		return fmt.Errorf("worker: connecting to master %s: %w", endpoint, err)
 	}
 	collector := stats.NewCollector()
+	noMaster := w.NoMasterTimeout
+	if noMaster == 0 {
+		noMaster = DefaultNoMasterTimeout
+	}
+	maxUsers := w.MaxUsers
+	if maxUsers <= 0 {
+		maxUsers = DefaultMaxUsers
+	}
+	raiseFileLimit(logger)
+	if limit, ok := fileLimit(); ok && limit < lowFileLimit {
+		logger.Warn("the open-file limit is low: each HTTP user holds a connection, so at most about this many HTTP users can run; raise it with ulimit -n",
+			"open_file_limit", limit, "users", max(int64(limit)-fdReserve, 0))
+	}
 	s := &session{
-		conn:      conn,
-		nodeID:    nodeID,
-		version:   w.Version,
-		host:      w.Host,
-		collector: collector,
-		logger:    logger,
-		endpoint:  endpoint,
-		custom:    classOptions(w.Classes),
+		conn:            conn,
+		nodeID:          nodeID,
+		version:         w.Version,
+		host:            w.Host,
+		collector:       collector,
+		logger:          logger,
+		endpoint:        endpoint,
+		custom:          classOptions(w.Classes),
+		noMasterTimeout: noMaster,
+		maxUsers:        maxUsers,
 	}
 	s.pool = newPool(classes, collector, logger, func(msg, traceback string) {
-		s.send(protocol.ExceptionMessage{Msg: msg, Traceback: traceback})
+		// One message per exception, so the master's count is exact; the
+		// traceback is made stable, so identical panics share one row.
+		s.send(protocol.ExceptionMessage{Msg: msg, Traceback: stableTraceback(traceback)})
 	})
 	s.pool.configure(w.Host, 0, tagFilter{})
 	runErr := s.run(ctx)
@@ -100,6 +135,49 @@ func (w *Worker) Run(ctx context.Context) error {
 		logger.Warn("the last messages to the master may be lost", "err", err)
 	}
 	conn.Close()
-	s.pool.wait()
+	// Users whose task ignores its cancelled context must not keep the
+	// worker from exiting: stopping them gave up after stopGrace already.
+	waited := make(chan struct{})
+	go func() { s.pool.wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-time.After(stopGrace):
+		logger.Warn("some users did not return after their context was cancelled; leaving them behind")
+	}
 	return runErr
+}
+
+// lowFileLimit is the open-file limit below which the worker warns at
+// start.
+const lowFileLimit = 4096
+
+var (
+	goroutineHeader = regexp.MustCompile(`^goroutine \d+ \[[^\]]*\]:$`)
+	inGoroutine     = regexp.MustCompile(` in goroutine \d+$`)
+	frameArgs       = regexp.MustCompile(`\([^()]*\)$`)
+	panicHeader     = regexp.MustCompile(`^(panic in [^ :]+): .*$`)
+)
+
+// stableTraceback removes what differs between two panics at the same
+// place in a Go stack trace (the panic value, goroutine ids, argument
+// values), because the master groups exceptions by their exact traceback
+// text. Like Python's, the traceback then names only where it happened;
+// the exception message carries the value.
+func stableTraceback(tb string) string {
+	lines := strings.Split(tb, "\n")
+	out := lines[:0]
+	for i, l := range lines {
+		if i == 0 {
+			l = panicHeader.ReplaceAllString(l, "$1")
+		}
+		if goroutineHeader.MatchString(l) {
+			continue
+		}
+		l = inGoroutine.ReplaceAllString(l, "")
+		if !strings.HasPrefix(l, "\t") {
+			l = frameArgs.ReplaceAllString(l, "(...)")
+		}
+		out = append(out, l)
+	}
+	return strings.Join(out, "\n")
 }

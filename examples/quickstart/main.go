@@ -13,9 +13,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/golocust/golocust/worker"
@@ -77,15 +74,16 @@ func main() {
 	}
 	go http.Serve(l, demoServer())
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	args := append([]string{"-H", "http://" + l.Addr().String(), "-u", "20", "-r", "10", "-t", "10s"}, os.Args[1:]...)
-	code := worker.RunCommand(ctx, args, os.Stdout, os.Stderr,
-		worker.Class("Visitor", func() *Visitor { return &Visitor{} }).
-			Weight(3).Wait(worker.Between(100*time.Millisecond, 500*time.Millisecond)),
-		worker.Class("Buyer", func() *Buyer { return &Buyer{} }).
-			Weight(1).Wait(worker.Constant(time.Second)),
-	)
-	stop()
-	os.Exit(code)
+	cmd := &worker.Command{
+		Classes: []*worker.UserClass{
+			worker.Class("Visitor", func() *Visitor { return &Visitor{} }).
+				Weight(3).Wait(worker.Between(100*time.Millisecond, 500*time.Millisecond)),
+			worker.Class("Buyer", func() *Buyer { return &Buyer{} }).
+				Weight(1).Wait(worker.Constant(time.Second)),
+		},
+		// The command line comes after these defaults and overrides them.
+		// -s lets users finish their request when the run ends.
+		Defaults: []string{"-H", "http://" + l.Addr().String(), "-u", "20", "-r", "10", "-t", "10s", "-s", "5s"},
+	}
+	cmd.Main()
 }

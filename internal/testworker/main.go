@@ -1,0 +1,128 @@
+// Command testworker is the worker the reliability tests drive: golocust's
+// worker.Main with user classes made to be counted, to panic and to burn
+// CPU. Each class's requests go to paths the test's target counts:
+//
+//   - Steady: GET /steady, waits 20-60 ms between tasks.
+//   - Panicky: GET /panicky; every 10th run of a user GETs /boom and then
+//     panics, so the target counts the panics.
+//   - Busy: burns about 0.2 ms of CPU per task and records it, no wait.
+//   - Stuck: GET /stuck, then sleeps 30 s ignoring its context, like
+//     badly written user code.
+//
+// It serves runtime.NumGoroutine() on http://127.0.0.1:<port>/goroutines
+// and prints "testworker debug <url>" to stderr.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"strconv"
+	"time"
+
+	"github.com/golocust/golocust/worker"
+)
+
+// Steady makes one counted request per task.
+type Steady struct{ worker.HTTPUser }
+
+// Tasks returns the one request.
+func (u *Steady) Tasks() []worker.Task {
+	return []worker.Task{{Name: "steady", Run: func(ctx context.Context) error {
+		_, err := u.Client.Get(ctx, "/steady")
+		return err
+	}}}
+}
+
+// Panicky panics on every 10th task run, after announcing it to the target.
+type Panicky struct {
+	worker.HTTPUser
+	runs int
+}
+
+// Tasks returns the task that sometimes panics.
+func (u *Panicky) Tasks() []worker.Task {
+	return []worker.Task{{Name: "sometimes", Run: func(ctx context.Context) error {
+		u.runs++
+		if u.runs%10 == 0 {
+			if _, err := u.Client.Get(ctx, "/boom"); err != nil {
+				return err
+			}
+			explode(u.runs)
+		}
+		_, err := u.Client.Get(ctx, "/panicky")
+		return err
+	}}}
+}
+
+// explode is the panicking function the stack trace names.
+func explode(run int) { panic(fmt.Sprintf("testworker: planned panic on run %d", run)) }
+
+// Busy keeps a core busy.
+type Busy struct{}
+
+// Tasks returns the CPU burner.
+func (*Busy) Tasks() []worker.Task {
+	return []worker.Task{{Name: "burn", Run: func(ctx context.Context) error {
+		start := time.Now()
+		x := 0
+		for time.Since(start) < 200*time.Microsecond && ctx.Err() == nil {
+			for i := range 1000 {
+				x += i * i
+			}
+		}
+		return worker.Record(ctx, "cpu", "burn", time.Since(start), int64(x&1), nil)
+	}}}
+}
+
+// Stuck ignores its context once it has made its request.
+type Stuck struct{ worker.HTTPUser }
+
+// Tasks returns the task that does not stop when asked.
+func (u *Stuck) Tasks() []worker.Task {
+	return []worker.Task{{Name: "stuck", Run: func(ctx context.Context) error {
+		if _, err := u.Client.Get(ctx, "/stuck"); err != nil {
+			return err
+		}
+		time.Sleep(30 * time.Second)
+		return nil
+	}}}
+}
+
+func main() {
+	if err := serveDebug(); err != nil {
+		fmt.Fprintln(os.Stderr, "testworker: debug server:", err)
+		os.Exit(1)
+	}
+	worker.Main(
+		worker.Class("Steady", func() *Steady { return &Steady{} }).
+			Wait(worker.Between(20*time.Millisecond, 60*time.Millisecond)),
+		worker.Class("Panicky", func() *Panicky { return &Panicky{} }).
+			Wait(worker.Constant(10*time.Millisecond)),
+		worker.Class("Busy", func() *Busy { return &Busy{} }),
+		worker.Class("Stuck", func() *Stuck { return &Stuck{} }),
+	)
+}
+
+func serveDebug() error {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/goroutines", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, strconv.Itoa(runtime.NumGoroutine()))
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: time.Second}
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			fmt.Fprintln(os.Stderr, "testworker: debug server:", err)
+		}
+	}()
+	fmt.Fprintf(os.Stderr, "testworker debug http://%s\n", l.Addr())
+	return nil
+}

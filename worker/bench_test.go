@@ -1,0 +1,432 @@
+package worker
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/golocust/golocust/protocol"
+	"github.com/golocust/golocust/stats"
+)
+
+// hugeEnv enables the 1,000,000-user benchmarks, which take tens of
+// seconds and several GB: GOLOCUST_BENCH_HUGE=1 go test -run=^$ -bench=Idle ./worker
+const hugeEnv = "GOLOCUST_BENCH_HUGE"
+
+// benchUserCounts returns the user counts the spawn and memory benchmarks
+// use.
+func benchUserCounts() []int {
+	counts := []int{10_000, 100_000}
+	if os.Getenv(hugeEnv) == "1" {
+		counts = append(counts, 1_000_000)
+	}
+	return counts
+}
+
+// arrivals counts users reaching a point and closes all once n have.
+type arrivals struct {
+	n     int64
+	count atomic.Int64
+	all   chan struct{}
+}
+
+func newArrivals(n int) *arrivals { return &arrivals{n: int64(n), all: make(chan struct{})} }
+
+func (a *arrivals) arrive() {
+	if a.count.Add(1) == a.n {
+		close(a.all)
+	}
+}
+
+func (a *arrivals) wait(b *testing.B, timeout time.Duration) {
+	b.Helper()
+	select {
+	case <-a.all:
+	case <-time.After(timeout):
+		b.Fatalf("only %d of %d users arrived within %s", a.count.Load(), a.n, timeout)
+	}
+}
+
+// idleUser runs one task and then waits an hour: an idle user, parked in
+// its wait time between tasks.
+type idleBenchUser struct{ arrived *arrivals }
+
+func (u *idleBenchUser) Tasks() []Task {
+	return []Task{{Name: "arrive", Run: func(context.Context) error { u.arrived.arrive(); return nil }}}
+}
+
+// idleHTTPUser is idleBenchUser with its own HTTP client and cookie jar.
+type idleHTTPUser struct {
+	HTTPUser
+	idleBenchUser
+}
+
+// idleFastUser is idleBenchUser with its own fast HTTP client.
+type idleFastUser struct {
+	FastHTTPUser
+	idleBenchUser
+}
+
+// newBenchPool returns a pool running class, stopping users at once.
+func newBenchPool(b *testing.B, class *UserClass, host string) *pool {
+	b.Helper()
+	classes, err := validateClasses([]*UserClass{class})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := newPool(classes, stats.NewCollector(), slog.New(slog.DiscardHandler), nil)
+	p.configure(host, 0, tagFilter{})
+	return p
+}
+
+// stopBenchPool stops every user of p and waits for them.
+func stopBenchPool(b *testing.B, p *pool) {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	p.stopAll(ctx)
+	p.wait()
+}
+
+// idleClasses returns user classes of idle users, each made to report to a.
+func idleClasses() []struct {
+	name string
+	make func(a *arrivals) *UserClass
+} {
+	hour := Constant(time.Hour)
+	return []struct {
+		name string
+		make func(a *arrivals) *UserClass
+	}{
+		{"bare", func(a *arrivals) *UserClass {
+			return Class("Idle", func() *idleBenchUser { return &idleBenchUser{arrived: a} }).Wait(hour)
+		}},
+		{"HTTPUser", func(a *arrivals) *UserClass {
+			return Class("Idle", func() *idleHTTPUser { return &idleHTTPUser{idleBenchUser: idleBenchUser{arrived: a}} }).Wait(hour)
+		}},
+		{"FastHTTPUser", func(a *arrivals) *UserClass {
+			return Class("Idle", func() *idleFastUser { return &idleFastUser{idleBenchUser: idleBenchUser{arrived: a}} }).Wait(hour)
+		}},
+	}
+}
+
+// BenchmarkSpawn measures how long the pool takes to bring n users to
+// their first wait: from setTarget until every user has run its first
+// task.
+func BenchmarkSpawn(b *testing.B) {
+	for _, n := range benchUserCounts() {
+		for _, kind := range idleClasses() {
+			b.Run(fmt.Sprintf("users=%d/%s", n, kind.name), func(b *testing.B) {
+				for b.Loop() {
+					b.StopTimer()
+					a := newArrivals(n)
+					p := newBenchPool(b, kind.make(a), "http://127.0.0.1:1")
+					runtime.GC()
+					b.StartTimer()
+					p.setTarget(context.Background(), map[string]int64{"Idle": int64(n)})
+					a.wait(b, 5*time.Minute)
+					b.StopTimer()
+					stopBenchPool(b, p)
+					b.StartTimer()
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/user")
+			})
+		}
+	}
+}
+
+// memory is what the heap's live objects and the goroutine stacks take.
+type memory struct{ heap, stack int64 }
+
+// liveMemory measures memory after a full collection.
+func liveMemory() memory {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return memory{heap: int64(m.HeapAlloc), stack: int64(m.StackInuse)}
+}
+
+// reportPerUser reports the memory between before and after per user:
+// B/user in all, and its heap and stack parts.
+func reportPerUser(b *testing.B, before, after memory, users int) {
+	heap := float64(after.heap-before.heap) / float64(users)
+	stack := float64(after.stack-before.stack) / float64(users)
+	b.ReportMetric(heap+stack, "B/user")
+	b.ReportMetric(heap, "heap-B/user")
+	b.ReportMetric(stack, "stack-B/user")
+}
+
+// BenchmarkIdleUserMemory measures the memory of idle users: each has run
+// one task and waits in its wait time. It reports bytes per user (heap and
+// goroutine stack).
+func BenchmarkIdleUserMemory(b *testing.B) {
+	for _, n := range benchUserCounts() {
+		for _, kind := range idleClasses() {
+			b.Run(fmt.Sprintf("users=%d/%s", n, kind.name), func(b *testing.B) {
+				var before, after memory
+				for b.Loop() {
+					a := newArrivals(n)
+					p := newBenchPool(b, kind.make(a), "http://127.0.0.1:1")
+					before = liveMemory()
+					p.setTarget(context.Background(), map[string]int64{"Idle": int64(n)})
+					a.wait(b, 5*time.Minute)
+					after = liveMemory()
+					stopBenchPool(b, p)
+				}
+				reportPerUser(b, before, after, n)
+			})
+		}
+	}
+}
+
+// keepAliveServerEnv, set, makes TestKeepAliveServerProcess a server that
+// holds keep-alive connections for BenchmarkKeepAliveUserMemory, in a
+// process of its own so that its memory is not counted.
+const keepAliveServerEnv = "GOLOCUST_BENCH_KEEPALIVE_SERVER"
+
+// TestKeepAliveServerProcess is not a test: it is the server process of
+// BenchmarkKeepAliveUserMemory. It prints its address, answers "/" after
+// a delay (so that users' requests overlap and each user needs its own
+// connection), answers /conns with its open connection count, and exits
+// when its standard input closes.
+func TestKeepAliveServerProcess(t *testing.T) {
+	if os.Getenv(keepAliveServerEnv) == "" {
+		t.Skip("the server process of BenchmarkKeepAliveUserMemory")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s *fasthttp.Server
+	s = &fasthttp.Server{
+		IdleTimeout: time.Hour,
+		Handler: func(c *fasthttp.RequestCtx) {
+			if string(c.Path()) == "/conns" {
+				fmt.Fprintf(c, "%d", s.GetOpenConnectionsCount()-1)
+				return
+			}
+			time.Sleep(time.Second) // a slow answer keeps the requests overlapping
+			c.WriteString("ok")
+		},
+	}
+	go s.Serve(ln)
+	fmt.Println(ln.Addr())
+	bufio.NewReader(os.Stdin).ReadString('\n')
+	s.Shutdown()
+}
+
+// startKeepAliveServer runs the server process and returns its URL.
+func startKeepAliveServer(b *testing.B) string {
+	b.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestKeepAliveServerProcess$", "-test.v=false")
+	cmd.Env = append(os.Environ(), keepAliveServerEnv+"=1")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { stdin.Close(); cmd.Wait() })
+	addr, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		b.Fatalf("keep-alive server: %v", err)
+	}
+	return "http://" + strings.TrimSpace(addr)
+}
+
+// keepAliveUser makes one request and then idles, keeping its
+// connection open.
+type keepAliveUser struct {
+	get     func(ctx context.Context) error
+	arrived *arrivals
+}
+
+func (u *keepAliveUser) Tasks() []Task {
+	return []Task{{Name: "get", Run: func(ctx context.Context) error {
+		err := u.get(ctx)
+		u.arrived.arrive()
+		return err
+	}}}
+}
+
+type keepAliveHTTPUser struct {
+	HTTPUser
+	keepAliveUser
+}
+
+type keepAliveFastUser struct {
+	FastHTTPUser
+	keepAliveUser
+}
+
+// BenchmarkKeepAliveUserMemory measures users that each hold a live
+// keep-alive connection to a server in another process. It reports bytes
+// per user and the connections the server saw open.
+func BenchmarkKeepAliveUserMemory(b *testing.B) {
+	const n = 10_000
+	hour := Constant(time.Hour)
+	kinds := []struct {
+		name string
+		make func(a *arrivals) *UserClass
+	}{
+		{"HTTPUser", func(a *arrivals) *UserClass {
+			return Class("Live", func() *keepAliveHTTPUser {
+				u := &keepAliveHTTPUser{}
+				u.keepAliveUser = keepAliveUser{arrived: a, get: func(ctx context.Context) error { _, err := u.Client.Get(ctx, "/"); return err }}
+				return u
+			}).Wait(hour)
+		}},
+		{"FastHTTPUser", func(a *arrivals) *UserClass {
+			return Class("Live", func() *keepAliveFastUser {
+				u := &keepAliveFastUser{}
+				u.keepAliveUser = keepAliveUser{arrived: a, get: func(ctx context.Context) error { _, err := u.Client.Get(ctx, "/"); return err }}
+				return u
+			}).Wait(hour)
+		}},
+	}
+	for _, kind := range kinds {
+		b.Run(fmt.Sprintf("users=%d/%s", n, kind.name), func(b *testing.B) {
+			url := startKeepAliveServer(b)
+			var before, after memory
+			var conns int
+			for b.Loop() {
+				a := newArrivals(n)
+				p := newBenchPool(b, kind.make(a), url)
+				before = liveMemory()
+				p.setTarget(context.Background(), map[string]int64{"Live": n})
+				a.wait(b, 2*time.Minute)
+				after = liveMemory()
+				c := newFastHTTPClient(url, stats.NewCollector().Recorder(0))
+				r, err := c.Get(context.Background(), "/conns")
+				if err != nil {
+					b.Fatal(err)
+				}
+				conns, _ = strconv.Atoi(r.Text())
+				if rep := p.collector.Report(time.Now()); rep.Total.NumFailures > 0 {
+					b.Fatalf("%d of %d requests failed: %+v", rep.Total.NumFailures, rep.Total.NumRequests, rep.Errors)
+				}
+				stopBenchPool(b, p)
+			}
+			reportPerUser(b, before, after, n)
+			b.ReportMetric(float64(conns), "conns")
+		})
+	}
+}
+
+// BenchmarkReportSize builds and encodes one report of 10 endpoints with
+// 10 and with 10,000 users making the same requests: the report's size
+// and message count must not grow with the user count.
+func BenchmarkReportSize(b *testing.B) {
+	now := time.Unix(1_795_691_000, 0)
+	names := make([]string, 10)
+	for i := range names {
+		names[i] = fmt.Sprintf("/api/%d", i)
+	}
+	for _, users := range []int{10, 10_000} {
+		b.Run(fmt.Sprintf("users=%d", users), func(b *testing.B) {
+			var size int
+			for b.Loop() {
+				b.StopTimer()
+				// The same 30,000 requests, spread over the users.
+				c := stats.NewCollector()
+				recorders := make([]stats.Recorder, users)
+				for u := range recorders {
+					recorders[u] = c.Recorder(uint64(u))
+				}
+				for i := range 30_000 {
+					recorders[i%users].Record(stats.Sample{Method: "GET", Name: names[i%len(names)],
+						Duration: time.Duration(1+i%200) * time.Millisecond, Size: 512, At: now.Add(time.Duration(i%3) * time.Second)})
+				}
+				b.StartTimer()
+				m := statsMessage(c.Report(now.Add(3*time.Second)), map[string]int64{"WebUser": int64(users)})
+				body, err := protocol.Encode("node", m)
+				if err != nil {
+					b.Fatal(err)
+				}
+				size = len(body)
+			}
+			b.ReportMetric(float64(size), "bytes/report")
+			b.ReportMetric(1, "messages/report")
+		})
+	}
+}
+
+// BenchmarkReportBuild measures turning a delta report of 100 rows into
+// the wire message, without encoding.
+func BenchmarkReportBuild(b *testing.B) {
+	now := time.Unix(1_795_691_000, 0)
+	c := stats.NewCollector()
+	r := c.Recorder(1)
+	for i := range 10_000 {
+		r.Record(stats.Sample{Method: "GET", Name: fmt.Sprintf("/api/%d", i%100), Duration: time.Duration(i%500) * time.Millisecond, At: now})
+	}
+	rep := c.Report(now.Add(3 * time.Second))
+	counts := map[string]int64{"WebUser": 100}
+	b.ReportAllocs()
+	for b.Loop() {
+		statsMessage(rep, counts)
+	}
+}
+
+// BenchmarkClientRequest measures one recorded request end to end over
+// loopback with each client, against a fasthttp server in this process
+// (so the figure includes the server's share of the CPU).
+func BenchmarkClientRequest(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := &fasthttp.Server{Handler: func(c *fasthttp.RequestCtx) { c.WriteString("ok") }}
+	go s.Serve(ln)
+	defer s.Shutdown()
+	url := "http://" + ln.Addr().String()
+	clients := []struct {
+		name string
+		get  func(rec stats.Recorder) func(context.Context) error
+	}{
+		{"net/http", func(rec stats.Recorder) func(context.Context) error {
+			c := newHTTPClient(url, newHTTPTransport(), rec)
+			return func(ctx context.Context) error { _, err := c.Get(ctx, "/"); return err }
+		}},
+		{"fasthttp", func(rec stats.Recorder) func(context.Context) error {
+			c := newFastHTTPClient(url, rec)
+			return func(ctx context.Context) error { _, err := c.Get(ctx, "/"); return err }
+		}},
+	}
+	for _, cl := range clients {
+		b.Run(cl.name, func(b *testing.B) {
+			collector := stats.NewCollector()
+			var ids atomic.Uint64
+			b.ReportAllocs()
+			b.SetParallelism(8)
+			b.RunParallel(func(pb *testing.PB) {
+				get := cl.get(collector.Recorder(ids.Add(1)))
+				ctx := context.Background()
+				for pb.Next() {
+					if err := get(ctx); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}

@@ -1,0 +1,355 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/golocust/golocust/stats"
+)
+
+// fastTestServer answers the requests the client tests make and counts
+// them.
+func fastTestServer(t *testing.T) (*httptest.Server, *atomic.Int64) {
+	t.Helper()
+	var served atomic.Int64
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ok", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Method", r.Method)
+		io.WriteString(w, "hello")
+	})
+	mux.HandleFunc("/missing", func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) })
+	mux.HandleFunc("/boom", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "boom", http.StatusInternalServerError)
+	})
+	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%s %s %s %s %s", r.Method, r.URL.RequestURI(), r.Header.Get("Content-Type"), r.Header.Get("X-Token"), body)
+	})
+	mux.HandleFunc("/login", func(w http.ResponseWriter, r *http.Request) {
+		http.SetCookie(w, &http.Cookie{Name: "session", Value: r.URL.Query().Get("who"), Path: "/"})
+		io.WriteString(w, "logged in")
+	})
+	mux.HandleFunc("/whoami", func(w http.ResponseWriter, r *http.Request) {
+		c, err := r.Cookie("session")
+		if err != nil {
+			http.Error(w, "no session", http.StatusUnauthorized)
+			return
+		}
+		io.WriteString(w, c.Value)
+	})
+	mux.HandleFunc("/redirect-missing", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/missing", http.StatusFound)
+	})
+	mux.HandleFunc("/redirect", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/echo?from=redirect", http.StatusFound)
+	})
+	mux.HandleFunc("/loop", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/loop", http.StatusFound) })
+	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+	})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		served.Add(1)
+		mux.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &served
+}
+
+// requester is what HTTPClient and FastHTTPClient have in common.
+type requester interface {
+	Get(ctx context.Context, path string, opts ...RequestOption) (*Response, error)
+	Post(ctx context.Context, path, contentType string, body []byte, opts ...RequestOption) (*Response, error)
+	PostForm(ctx context.Context, path string, form url.Values, opts ...RequestOption) (*Response, error)
+	Request(ctx context.Context, method, path string, body []byte, opts ...RequestOption) (*Response, error)
+}
+
+// TestFastHTTPClientMatchesHTTPClient makes the same requests with both
+// clients and wants the same responses, errors and statistics.
+func TestFastHTTPClientMatchesHTTPClient(t *testing.T) {
+	srv, _ := fastTestServer(t)
+	tests := []struct {
+		name     string
+		do       func(ctx context.Context, c requester) (*Response, error)
+		status   int
+		body     string
+		row      string // recorded name
+		method   string
+		errKind  string // "" for success
+		errorRow string // the failure text Locust would show
+		base     string // "-" for a client without a base URL
+	}{
+		{name: "get", do: func(ctx context.Context, c requester) (*Response, error) { return c.Get(ctx, "/ok") },
+			status: 200, body: "hello", row: "/ok", method: "GET"},
+		{name: "query kept in name", do: func(ctx context.Context, c requester) (*Response, error) { return c.Get(ctx, "/echo?a=1&b=2") },
+			status: 200, body: "GET /echo?a=1&b=2   ", row: "/echo?a=1&b=2", method: "GET"},
+		{name: "escaped path", do: func(ctx context.Context, c requester) (*Response, error) { return c.Get(ctx, "/echo?q=a%20b") },
+			status: 200, body: "GET /echo?q=a%20b   ", row: "/echo?q=a%20b", method: "GET"},
+		{name: "absolute url", do: func(ctx context.Context, c requester) (*Response, error) { return c.Get(ctx, srv.URL+"/ok") },
+			status: 200, body: "hello", row: "/ok", method: "GET"},
+		{name: "name option", do: func(ctx context.Context, c requester) (*Response, error) {
+			return c.Get(ctx, "/echo?id=7", Name("/echo?id=[id]"))
+		}, status: 200, body: "GET /echo?id=7   ", row: "/echo?id=[id]", method: "GET"},
+		{name: "404 fails", do: func(ctx context.Context, c requester) (*Response, error) { return c.Get(ctx, "/missing") },
+			status: 404, body: "404 page not found\n", row: "/missing", method: "GET", errKind: "HTTPError",
+			errorRow: "HTTPError('404 Client Error: Not Found for url: " + srv.URL + "/missing')"},
+		{name: "500 fails", do: func(ctx context.Context, c requester) (*Response, error) { return c.Get(ctx, "/boom") },
+			status: 500, body: "boom\n", row: "/boom", method: "GET", errKind: "HTTPError",
+			errorRow: "HTTPError('500 Server Error: Internal Server Error for url: " + srv.URL + "/boom')"},
+		{name: "check accepts 404", do: func(ctx context.Context, c requester) (*Response, error) {
+			return c.Get(ctx, "/missing", Check(func(*Response) error { return nil }))
+		}, status: 404, body: "404 page not found\n", row: "/missing", method: "GET"},
+		{name: "check rejects 200", do: func(ctx context.Context, c requester) (*Response, error) {
+			return c.Get(ctx, "/ok", Check(func(r *Response) error {
+				if r.Contains("hello") {
+					return errors.New("unexpected greeting")
+				}
+				return nil
+			}))
+		}, status: 200, body: "hello", row: "/ok", method: "GET", errKind: "CatchResponseError",
+			errorRow: "CatchResponseError('unexpected greeting')"},
+		{name: "post with header", do: func(ctx context.Context, c requester) (*Response, error) {
+			return c.Post(ctx, "/echo", "text/plain", []byte("data"), Header("X-Token", "t1"))
+		}, status: 200, body: "POST /echo text/plain t1 data", row: "/echo", method: "POST"},
+		{name: "post form", do: func(ctx context.Context, c requester) (*Response, error) {
+			return c.PostForm(ctx, "/echo", url.Values{"k": {"v w"}})
+		}, status: 200, body: "POST /echo application/x-www-form-urlencoded  k=v+w", row: "/echo", method: "POST"},
+		{name: "custom method", do: func(ctx context.Context, c requester) (*Response, error) {
+			return c.Request(ctx, http.MethodDelete, "/ok", nil)
+		}, status: 200, body: "hello", row: "/ok", method: "DELETE"},
+		{name: "redirect followed", do: func(ctx context.Context, c requester) (*Response, error) { return c.Get(ctx, "/redirect") },
+			status: 200, body: "GET /echo?from=redirect   ", row: "/redirect", method: "GET"},
+		{name: "redirect to a failure", do: func(ctx context.Context, c requester) (*Response, error) {
+			return c.Get(ctx, "/redirect-missing")
+		}, status: 404, body: "404 page not found\n", row: "/redirect-missing", method: "GET", errKind: "HTTPError",
+			errorRow: "HTTPError('404 Client Error: Not Found for url: " + srv.URL + "/missing')"},
+		{name: "named failure", do: func(ctx context.Context, c requester) (*Response, error) {
+			return c.Get(ctx, "/missing?id=3", Name("/missing?id=[id]"))
+		}, status: 404, body: "404 page not found\n", row: "/missing?id=[id]", method: "GET", errKind: "HTTPError",
+			errorRow: "HTTPError('404 Client Error: Not Found for url: /missing?id=[id]')"},
+		{name: "check keeps the status rule", do: func(ctx context.Context, c requester) (*Response, error) {
+			return c.Get(ctx, "/boom", Check(func(r *Response) error { return r.StatusError() }))
+		}, status: 500, body: "boom\n", row: "/boom", method: "GET", errKind: "HTTPError",
+			errorRow: "HTTPError('500 Server Error: Internal Server Error for url: " + srv.URL + "/boom')"},
+		{name: "too many redirects", do: func(ctx context.Context, c requester) (*Response, error) { return c.Get(ctx, "/loop") },
+			row: "/loop", method: "GET", errKind: "TooManyRedirects"},
+		{name: "no host", do: func(ctx context.Context, c requester) (*Response, error) { return c.Get(ctx, "/x") },
+			row: "/x", method: "GET", errKind: "MissingSchema", base: "-"},
+		{name: "timeout", do: func(ctx context.Context, c requester) (*Response, error) {
+			return c.Get(ctx, "/slow", Timeout(50*time.Millisecond))
+		}, row: "/slow", method: "GET", errKind: "Timeout"},
+		{name: "connection refused", do: func(ctx context.Context, c requester) (*Response, error) {
+			return c.Get(ctx, "http://127.0.0.1:1/x")
+		}, row: "/x", method: "GET", errKind: "ConnectionError"},
+	}
+	clients := []struct {
+		name string
+		make func(base string, rec stats.Recorder) requester
+	}{
+		{"net/http", func(base string, rec stats.Recorder) requester { return newHTTPClient(base, newHTTPTransport(), rec) }},
+		{"fasthttp", func(base string, rec stats.Recorder) requester { return newFastHTTPClient(base, rec) }},
+	}
+	for _, tt := range tests {
+		for _, cl := range clients {
+			t.Run(tt.name+"/"+cl.name, func(t *testing.T) {
+				collector := stats.NewCollector()
+				base := srv.URL
+				if tt.base == "-" {
+					base = ""
+				}
+				c := cl.make(base, collector.Recorder(1))
+				resp, err := tt.do(context.Background(), c)
+				if tt.errKind == "" {
+					if err != nil {
+						t.Fatalf("error %v, want none", err)
+					}
+				} else {
+					var re *RequestError
+					if !errors.As(err, &re) || re.Kind != tt.errKind {
+						t.Fatalf("error %#v, want a RequestError of kind %s", err, tt.errKind)
+					}
+					if tt.errorRow != "" && re.LocustText() != tt.errorRow {
+						t.Errorf("LocustText %q, want %q", re.LocustText(), tt.errorRow)
+					}
+				}
+				if tt.status != 0 {
+					if resp == nil {
+						t.Fatal("no response")
+					}
+					if resp.StatusCode != tt.status || string(resp.Body) != tt.body {
+						t.Errorf("response %d %q, want %d %q", resp.StatusCode, resp.Body, tt.status, tt.body)
+					}
+					if want := fmt.Sprintf("%d %s", tt.status, http.StatusText(tt.status)); resp.Status != want {
+						t.Errorf("Status %q, want %q", resp.Status, want)
+					}
+					if resp.Header.Get("Content-Type") == "" || resp.URL == nil || resp.Elapsed <= 0 {
+						t.Errorf("response header %v, URL %v, elapsed %v: want all set", resp.Header, resp.URL, resp.Elapsed)
+					}
+				}
+				rep := collector.Report(time.Now())
+				if len(rep.Entries) != 1 {
+					t.Fatalf("rows %+v, want one", rep.Entries)
+				}
+				e := rep.Entries[0]
+				wantFailures := int64(0)
+				if tt.errKind != "" {
+					wantFailures = 1
+				}
+				if e.Name != tt.row || e.Method != tt.method || e.NumRequests != 1 || e.NumFailures != wantFailures {
+					t.Errorf("row %s %s requests %d failures %d, want %s %s 1 %d", e.Method, e.Name, e.NumRequests, e.NumFailures, tt.method, tt.row, wantFailures)
+				}
+				if tt.errorRow != "" && (len(rep.Errors) != 1 || rep.Errors[0].Text != tt.errorRow) {
+					t.Errorf("errors %+v, want one %q", rep.Errors, tt.errorRow)
+				}
+			})
+		}
+	}
+}
+
+// TestFastHTTPClientCookiesPerUser checks that each user's client keeps its
+// own cookies.
+func TestFastHTTPClientCookiesPerUser(t *testing.T) {
+	srv, _ := fastTestServer(t)
+	ctx := context.Background()
+	collector := stats.NewCollector()
+	alice := newFastHTTPClient(srv.URL, collector.Recorder(1))
+	bob := newFastHTTPClient(srv.URL, collector.Recorder(2))
+	if _, err := alice.Get(ctx, "/whoami"); err == nil {
+		t.Fatal("whoami without a session succeeded")
+	}
+	for _, c := range []struct {
+		client *FastHTTPClient
+		who    string
+	}{{alice, "alice"}, {bob, "bob"}} {
+		if _, err := c.client.Get(ctx, "/login?who="+c.who); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		client *FastHTTPClient
+		who    string
+	}{{alice, "alice"}, {bob, "bob"}, {alice, "alice"}} {
+		r, err := c.client.Get(ctx, "/whoami")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Text() != c.who {
+			t.Errorf("whoami = %q, want %q", r.Text(), c.who)
+		}
+	}
+	// A cookie put in the jar from outside is sent too.
+	carol := newFastHTTPClient(srv.URL, collector.Recorder(3))
+	u, _ := url.Parse(srv.URL)
+	carol.Jar().SetCookies(u, []*http.Cookie{{Name: "session", Value: "carol"}})
+	if r, err := carol.Get(ctx, "/whoami"); err != nil || r.Text() != "carol" {
+		t.Errorf("whoami with a jar cookie = %v, %v; want carol", r, err)
+	}
+	if got := len(carol.Jar().Cookies(u)); got != 1 {
+		t.Errorf("jar holds %d cookies, want 1", got)
+	}
+}
+
+// TestFastHTTPUserInPool runs FastHTTPUsers through the runtime's pool and
+// compares what they recorded with what the server served.
+func TestFastHTTPUserInPool(t *testing.T) {
+	srv, served := fastTestServer(t)
+	collector := stats.NewCollector()
+	var done, ids atomic.Int64
+	const users, perUser = 5, 20
+	finished := make(chan struct{}, users)
+	class := Class("Fast", func() *fastPoolUser { return &fastPoolUser{n: perUser, ids: &ids, done: &done, finished: finished} })
+	classes, err := validateClasses([]*UserClass{class})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newPool(classes, collector, slog.New(slog.DiscardHandler), nil)
+	p.configure(srv.URL, 0, tagFilter{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p.setTarget(ctx, map[string]int64{"Fast": users})
+	for range users {
+		select {
+		case <-finished:
+		case <-ctx.Done():
+			t.Fatal("users did not finish")
+		}
+	}
+	p.stopAll(ctx)
+	p.wait()
+	rep := collector.Report(time.Now())
+	if rep.Total.NumRequests != users*(perUser+1) || rep.Total.NumFailures != 0 {
+		t.Errorf("recorded %d requests, %d failures; want %d, 0", rep.Total.NumRequests, rep.Total.NumFailures, users*(perUser+1))
+	}
+	if served.Load() != rep.Total.NumRequests {
+		t.Errorf("server served %d, users recorded %d", served.Load(), rep.Total.NumRequests)
+	}
+	if done.Load() != users*perUser {
+		t.Errorf("%d whoami answers matched the user's own login, want %d", done.Load(), users*perUser)
+	}
+}
+
+type fastPoolUser struct {
+	FastHTTPUser
+	n        int
+	who      string
+	ids      *atomic.Int64
+	done     *atomic.Int64
+	finished chan<- struct{}
+}
+
+func (u *fastPoolUser) OnStart(ctx context.Context) error {
+	u.who = fmt.Sprintf("u%d", u.ids.Add(1))
+	_, err := u.Client.Get(ctx, "/login?who="+u.who)
+	return err
+}
+
+func (u *fastPoolUser) Tasks() []Task {
+	return []Task{{Name: "whoami", Run: func(ctx context.Context) error {
+		if u.n == 0 {
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		r, err := u.Client.Get(ctx, "/whoami", Name("/whoami"))
+		if err != nil {
+			return err
+		}
+		if r.Text() == u.who {
+			u.done.Add(1)
+		}
+		u.n--
+		if u.n == 0 {
+			u.finished <- struct{}{}
+		}
+		return nil
+	}}}
+}
+
+// fastShopper is a user on the fast client: the tasks are written exactly
+// as for HTTPUser.
+type fastShopper struct {
+	FastHTTPUser
+}
+
+func (u *fastShopper) Tasks() []Task {
+	return []Task{{Name: "browse", Run: func(ctx context.Context) error {
+		_, err := u.Client.Get(ctx, "/item?id=7", Name("/item?id=[id]"))
+		return err
+	}}}
+}
+
+// Embed FastHTTPUser instead of HTTPUser to make each request cost less
+// CPU; requests are recorded the same way, and cookies are kept per user.
+func ExampleFastHTTPUser() {
+	Main(Class("Shopper", func() *fastShopper { return &fastShopper{} }))
+}

@@ -1,0 +1,71 @@
+package worker
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/golocust/golocust/stats"
+)
+
+// csvFiles are the four files of --csv, kept as Locust 2.12.1's
+// StatsCSVFileWriter keeps them: the stats, failures and exceptions files
+// rewritten on each write, the history file appended to.
+type csvFiles struct {
+	prefix  string
+	history *os.File
+	writer  *stats.StatsHistoryCSV
+}
+
+func createCSVFiles(prefix string, fullHistory bool) (*csvFiles, error) {
+	f, err := os.Create(prefix + "_stats_history.csv")
+	if err != nil {
+		return nil, fmt.Errorf("--csv: %w", err)
+	}
+	c := &csvFiles{prefix: prefix, history: f, writer: stats.NewStatsHistoryCSV(f, nil, fullHistory)}
+	if err := c.writer.WriteHeader(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--csv: %w", err)
+	}
+	// Create the other files at once, with their headers, as Locust does.
+	if err := c.rewrite(stats.NewTotals(), nil); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// write rewrites the stats, failures and exceptions files and appends the
+// history lines for now.
+func (c *csvFiles) write(t *stats.Totals, exceptions []stats.ExceptionRow, userCount int, now time.Time) error {
+	return errors.Join(c.rewrite(t, exceptions), c.writer.WriteRows(t, userCount, now))
+}
+
+func (c *csvFiles) rewrite(t *stats.Totals, exceptions []stats.ExceptionRow) error {
+	var st, fa, ex bytes.Buffer
+	if err := stats.WriteStatsCSV(&st, t, nil); err != nil {
+		return err
+	}
+	if err := stats.WriteFailuresCSV(&fa, t); err != nil {
+		return err
+	}
+	if err := stats.WriteExceptionsCSV(&ex, exceptions); err != nil {
+		return err
+	}
+	return errors.Join(
+		writeFile(c.prefix+"_stats.csv", st.Bytes()),
+		writeFile(c.prefix+"_failures.csv", fa.Bytes()),
+		writeFile(c.prefix+"_exceptions.csv", ex.Bytes()),
+	)
+}
+
+func writeFile(name string, data []byte) error {
+	if err := os.WriteFile(name, data, 0o644); err != nil {
+		return fmt.Errorf("--csv: %w", err)
+	}
+	return nil
+}
+
+func (c *csvFiles) close() error { return c.history.Close() }

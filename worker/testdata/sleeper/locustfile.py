@@ -1,0 +1,7 @@
+from locust import User, task
+
+
+class Sleeper(User):
+    @task
+    def sleep(self):
+        pass
