@@ -25,6 +25,11 @@ const (
 	// quitStopTimeout bounds how long users get to finish on the master's
 	// quit: the master waits only 0.5 s for the final report.
 	quitStopTimeout = 300 * time.Millisecond
+	// frozenTimeout is how late the loop's one-second tick may come before
+	// the worker assumes the master has given up on it and registers
+	// again. A master marks a silent worker missing after about 5 s and
+	// deletes it after about 64 s.
+	frozenTimeout = 30 * time.Second
 	// shutdownStopTimeout bounds how long users get to finish their task
 	// when the worker itself is told to stop (SIGINT, SIGTERM), so that
 	// the master hears the worker's quit within a second.
@@ -101,6 +106,7 @@ type session struct {
 	noMasterLogged time.Time // last "still no master" line
 	resumeBy       time.Time // stop users unless a spawn arrives by then
 	masterBeat     time.Time // last master heartbeat on this registration
+	lastTick       time.Time // the loop's previous one-second tick, to notice a frozen process
 	epoch          int
 	job            *job
 	lastSpawn      time.Time
@@ -233,6 +239,64 @@ func (s *session) run(ctx context.Context) error {
 		}
 	}
 
+	// handleEvent follows the transport's connection changes.
+	handleEvent := func(ev protocol.Event) {
+		switch ev.Kind {
+		case protocol.Connected:
+			s.connected = true
+			readyTimer.Stop()
+			if s.reconnectAsked && s.registered {
+				// The master asked for a new socket and still knows this
+				// worker: registering again would count it twice.
+				s.reconnectAsked = false
+				s.logger.Info("reconnected to the master, as it asked", "master", s.endpoint)
+				return
+			}
+			s.reconnectAsked = false
+			s.epoch++
+			s.registered = false
+			s.lastSpawn = time.Time{} // a new master has its own clock
+			if s.everAcked {
+				s.logger.Warn("connected to the master again; registering", "master", s.endpoint)
+			}
+			if !s.hasUsers() {
+				s.setState(stateReady)
+			}
+			sendClientReady()
+		case protocol.Disconnected:
+			s.connected = false
+			ackTimer.Stop()
+			if s.reconnectAsked && s.registered {
+				return
+			}
+			s.reconnectAsked = false
+			s.registered = false
+			s.resumeBy = time.Time{}
+			if s.everAcked {
+				s.warnLimited("disconnected", "lost the connection to the master; reconnecting", "master", s.endpoint, "err", ev.Err)
+			}
+			lost(time.Now())
+		}
+	}
+	// drainEvents handles the connection changes already announced. A body
+	// read from Recv may predate a reconnect that the loop has not seen
+	// yet; handling the events first keeps it from being taken for the new
+	// master's (a spawning sent to a master that does not know this worker
+	// kills its receive loop). It reports false when the transport closed.
+	drainEvents := func() bool {
+		for {
+			select {
+			case ev, ok := <-s.conn.Events():
+				if !ok {
+					return false
+				}
+				handleEvent(ev)
+			default:
+				return true
+			}
+		}
+	}
+
 	for {
 		select {
 		case <-ctx.Done():
@@ -243,42 +307,7 @@ func (s *session) run(ctx context.Context) error {
 			if !ok {
 				return errors.New("worker: transport closed")
 			}
-			switch ev.Kind {
-			case protocol.Connected:
-				s.connected = true
-				readyTimer.Stop()
-				if s.reconnectAsked && s.registered {
-					// The master asked for a new socket and still knows this
-					// worker: registering again would count it twice.
-					s.reconnectAsked = false
-					s.logger.Info("reconnected to the master, as it asked", "master", s.endpoint)
-					continue
-				}
-				s.reconnectAsked = false
-				s.epoch++
-				s.registered = false
-				s.lastSpawn = time.Time{} // a new master has its own clock
-				if s.everAcked {
-					s.logger.Warn("connected to the master again; registering", "master", s.endpoint)
-				}
-				if !s.hasUsers() {
-					s.setState(stateReady)
-				}
-				sendClientReady()
-			case protocol.Disconnected:
-				s.connected = false
-				ackTimer.Stop()
-				if s.reconnectAsked && s.registered {
-					continue
-				}
-				s.reconnectAsked = false
-				s.registered = false
-				s.resumeBy = time.Time{}
-				if s.everAcked {
-					s.warnLimited("disconnected", "lost the connection to the master; reconnecting", "master", s.endpoint, "err", ev.Err)
-				}
-				lost(time.Now())
-			}
+			handleEvent(ev)
 
 		case <-ackTimer.C:
 			s.warnLimited("no-ack", "no ack from the master; connecting again", "master", s.endpoint, "waited", ackTimeout)
@@ -331,7 +360,7 @@ func (s *session) run(ctx context.Context) error {
 			}
 
 		case body, ok := <-s.conn.Recv():
-			if !ok {
+			if !ok || !drainEvents() {
 				return errors.New("worker: transport closed")
 			}
 			env, err := protocol.Decode(body)
@@ -466,6 +495,20 @@ func (s *session) tick(now, started time.Time, stopUsers func(time.Duration), se
 			s.logger.Warn("the master did not resume the test after the worker registered again; stopping users until it starts one")
 			stopUsers(-1)
 		}
+	}
+	frozen := !s.lastTick.IsZero() && now.Sub(s.lastTick) > frozenTimeout
+	s.lastTick = now
+	if s.registered && frozen {
+		// The process was stopped or starved (SIGSTOP, a paused VM): a
+		// 2.12 master deletes a worker silent for about 64 s, and then
+		// a spawning_complete from it kills the master's receive loop.
+		s.logger.Warn("this worker was frozen; registering with the master again", "master", s.endpoint)
+		s.registered = false
+		s.epoch++
+		s.lastSpawn = time.Time{}
+		lost(now)
+		sendClientReady()
+		return
 	}
 	if s.registered && !s.masterBeat.IsZero() && now.Sub(s.masterBeat) > masterHeartbeatTimeout {
 		// This master sends heartbeats and stopped: it was restarted behind
