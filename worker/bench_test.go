@@ -50,12 +50,12 @@ func (a *arrivals) arrive() {
 	}
 }
 
-func (a *arrivals) wait(b *testing.B, timeout time.Duration) {
-	b.Helper()
+func (a *arrivals) wait(tb testing.TB, timeout time.Duration) {
+	tb.Helper()
 	select {
 	case <-a.all:
 	case <-time.After(timeout):
-		b.Fatalf("only %d of %d users arrived within %s", a.count.Load(), a.n, timeout)
+		tb.Fatalf("only %d of %d users arrived within %s", a.count.Load(), a.n, timeout)
 	}
 }
 
@@ -80,11 +80,11 @@ type idleFastUser struct {
 }
 
 // newBenchPool returns a pool running class, stopping users at once.
-func newBenchPool(b *testing.B, class *UserClass, host string) *pool {
-	b.Helper()
+func newBenchPool(tb testing.TB, class *UserClass, host string) *pool {
+	tb.Helper()
 	classes, err := validateClasses([]*UserClass{class})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	p := newPool(classes, stats.NewCollector(), slog.New(slog.DiscardHandler), nil)
 	p.configure(host, 0, tagFilter{})
@@ -92,8 +92,8 @@ func newBenchPool(b *testing.B, class *UserClass, host string) *pool {
 }
 
 // stopBenchPool stops every user of p and waits for them.
-func stopBenchPool(b *testing.B, p *pool) {
-	b.Helper()
+func stopBenchPool(tb testing.TB, p *pool) {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	p.stopAll(ctx)
@@ -122,26 +122,126 @@ func idleClasses() []struct {
 	}
 }
 
+// idleUsersEnv, set to "<kind> <users>", makes TestIdleUsersProcess the
+// child process of BenchmarkSpawn and BenchmarkIdleUserMemory.
+const idleUsersEnv = "GOLOCUST_BENCH_IDLE_USERS"
+
+// idleRun is what one child process measured.
+type idleRun struct {
+	spawn, stop   time.Duration
+	spawnCPU      time.Duration // the process's CPU time while spawning; -1 where unknown
+	before, after memory
+}
+
+// processCPU returns the CPU time (user and system) the process has used,
+// from /proc/self/stat, or -1 where there is none.
+func processCPU() time.Duration {
+	stat, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		return -1
+	}
+	_, rest, _ := strings.Cut(string(stat), ") ") // after the command name, which may hold spaces
+	fields := strings.Fields(rest)
+	if len(fields) < 13 {
+		return -1
+	}
+	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
+	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return -1
+	}
+	const tick = 10 * time.Millisecond // USER_HZ is 100 on Linux
+	return time.Duration(utime+stime) * tick
+}
+
+// TestIdleUsersProcess is not a test: it is the child process of
+// BenchmarkSpawn and BenchmarkIdleUserMemory. It spawns the users its
+// environment asks for, measures, stops them and prints an idleRun.
+//
+// Each measurement needs a process of its own: the runtime keeps the
+// descriptor of every goroutine that ever ran (about 450 bytes) for reuse,
+// so in a process that ran users before, new users would not pay for
+// theirs, and the heap would not have to grow either.
+func TestIdleUsersProcess(t *testing.T) {
+	spec := os.Getenv(idleUsersEnv)
+	if spec == "" {
+		t.Skip("the child process of BenchmarkSpawn and BenchmarkIdleUserMemory")
+	}
+	var kind string
+	var n int
+	if _, err := fmt.Sscan(spec, &kind, &n); err != nil {
+		t.Fatalf("%s=%q: %v", idleUsersEnv, spec, err)
+	}
+	for _, k := range idleClasses() {
+		if k.name != kind {
+			continue
+		}
+		a := newArrivals(n)
+		p := newBenchPool(t, k.make(a), "http://127.0.0.1:1")
+		var r idleRun
+		r.before = liveMemory()
+		start, cpu := time.Now(), processCPU()
+		p.setTarget(context.Background(), map[string]int64{"Idle": int64(n)})
+		a.wait(t, 5*time.Minute)
+		r.spawn, r.spawnCPU = time.Since(start), -1
+		if cpu >= 0 {
+			r.spawnCPU = processCPU() - cpu
+		}
+		r.after = liveMemory()
+		start = time.Now()
+		stopBenchPool(t, p)
+		r.stop = time.Since(start)
+		fmt.Printf("idle-users %d %d %d %d %d %d %d\n", r.spawn, r.spawnCPU, r.stop, r.before.heap, r.before.stack, r.after.heap, r.after.stack)
+		return
+	}
+	t.Fatalf("no user kind %q", kind)
+}
+
+// runIdleUsers runs TestIdleUsersProcess for n users of kind in a child
+// process and returns what it measured.
+func runIdleUsers(b *testing.B, kind string, n int) idleRun {
+	b.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestIdleUsersProcess$", "-test.count=1", "-test.timeout=20m")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %d", idleUsersEnv, kind, n))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		b.Fatalf("%s users=%d: %v\n%s", kind, n, err, out)
+	}
+	for line := range strings.Lines(string(out)) {
+		var r idleRun
+		if _, err := fmt.Sscanf(line, "idle-users %d %d %d %d %d %d %d", &r.spawn, &r.spawnCPU, &r.stop,
+			&r.before.heap, &r.before.stack, &r.after.heap, &r.after.stack); err == nil {
+			return r
+		}
+	}
+	b.Fatalf("%s users=%d: no result in the child's output:\n%s", kind, n, out)
+	return idleRun{}
+}
+
 // BenchmarkSpawn measures how long the pool takes to bring n users to
 // their first wait: from setTarget until every user has run its first
-// task.
+// task, in a fresh process (see TestIdleUsersProcess). ns/op is that
+// time; cpu-s is the CPU time the process used meanwhile (on Linux; all
+// cores, the garbage collector's included), which another tenant of the
+// machine slows down less; stop-s is how long stopping them all took.
 func BenchmarkSpawn(b *testing.B) {
 	for _, n := range benchUserCounts() {
 		for _, kind := range idleClasses() {
 			b.Run(fmt.Sprintf("users=%d/%s", n, kind.name), func(b *testing.B) {
+				var spawn, cpu, stop time.Duration
 				for b.Loop() {
-					b.StopTimer()
-					a := newArrivals(n)
-					p := newBenchPool(b, kind.make(a), "http://127.0.0.1:1")
-					runtime.GC()
-					b.StartTimer()
-					p.setTarget(context.Background(), map[string]int64{"Idle": int64(n)})
-					a.wait(b, 5*time.Minute)
-					b.StopTimer()
-					stopBenchPool(b, p)
-					b.StartTimer()
+					r := runIdleUsers(b, kind.name, n)
+					spawn += r.spawn
+					cpu += r.spawnCPU
+					stop += r.stop
 				}
-				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/user")
+				b.ReportMetric(float64(spawn.Nanoseconds())/float64(b.N), "ns/op")
+				b.ReportMetric(float64(spawn.Nanoseconds())/float64(b.N)/float64(n), "ns/user")
+				if cpu >= 0 {
+					b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s")
+				}
+				b.ReportMetric(stop.Seconds()/float64(b.N), "stop-s")
 			})
 		}
 	}
@@ -169,24 +269,19 @@ func reportPerUser(b *testing.B, before, after memory, users int) {
 	b.ReportMetric(stack, "stack-B/user")
 }
 
-// BenchmarkIdleUserMemory measures the memory of idle users: each has run
-// one task and waits in its wait time. It reports bytes per user (heap and
-// goroutine stack).
+// BenchmarkIdleUserMemory measures the memory of idle users, each of which
+// has run one task and waits in its wait time, in a fresh process (see
+// TestIdleUsersProcess). It reports bytes per user (heap and goroutine
+// stack) of the last run.
 func BenchmarkIdleUserMemory(b *testing.B) {
 	for _, n := range benchUserCounts() {
 		for _, kind := range idleClasses() {
 			b.Run(fmt.Sprintf("users=%d/%s", n, kind.name), func(b *testing.B) {
-				var before, after memory
+				var r idleRun
 				for b.Loop() {
-					a := newArrivals(n)
-					p := newBenchPool(b, kind.make(a), "http://127.0.0.1:1")
-					before = liveMemory()
-					p.setTarget(context.Background(), map[string]int64{"Idle": int64(n)})
-					a.wait(b, 5*time.Minute)
-					after = liveMemory()
-					stopBenchPool(b, p)
+					r = runIdleUsers(b, kind.name, n)
 				}
-				reportPerUser(b, before, after, n)
+				reportPerUser(b, r.before, r.after, n)
 			})
 		}
 	}

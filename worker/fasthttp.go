@@ -65,30 +65,52 @@ type FastHTTPClient struct {
 	baseURL  *url.URL // base parsed, nil when base is not an http(s) URL
 	baseHost string   // host[:port] of base
 	recorder stats.Recorder
-	host     *fasthttp.HostClient // connections to base's host
+	hostOnce sync.Once
+	host     *fasthttp.HostClient // connections to base's host; use hostClient
 
 	otherOnce sync.Once
 	other     *fasthttp.Client // connections to any other host, made on first use
 
-	jar        *cookiejar.Jar
-	hasCookies atomic.Bool // the jar has been given a cookie
+	jarOnce    sync.Once
+	jar        *cookiejar.Jar // use cookieJar
+	hasCookies atomic.Bool    // the jar has been given a cookie
 }
 
+// newFastHTTPClient returns a client for base. Its connections and its
+// cookie jar are made on first use: a user that is still waiting for its
+// first task costs little (see BENCHMARKS.md, idle users).
 func newFastHTTPClient(base string, recorder stats.Recorder) *FastHTTPClient {
-	jar, _ := cookiejar.New(nil) // cookiejar.New never fails without options
-	c := &FastHTTPClient{base: strings.TrimRight(base, "/"), recorder: recorder, jar: jar}
+	c := &FastHTTPClient{base: strings.TrimRight(base, "/"), recorder: recorder}
 	if u, err := url.Parse(c.base); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
 		c.baseURL = u
 		c.baseHost = u.Host
-		c.host = &fasthttp.HostClient{
-			Addr:                     addrOf(u),
-			IsTLS:                    u.Scheme == "https",
-			ReadTimeout:              fastNetworkTimeout,
-			WriteTimeout:             fastNetworkTimeout,
-			NoDefaultUserAgentHeader: true,
-		}
 	}
 	return c
+}
+
+// hostClient returns the connections to base's host, or nil when base is
+// not an http(s) URL.
+func (c *FastHTTPClient) hostClient() *fasthttp.HostClient {
+	c.hostOnce.Do(func() {
+		if u := c.baseURL; u != nil {
+			c.host = &fasthttp.HostClient{
+				Addr:                     addrOf(u),
+				IsTLS:                    u.Scheme == "https",
+				ReadTimeout:              fastNetworkTimeout,
+				WriteTimeout:             fastNetworkTimeout,
+				NoDefaultUserAgentHeader: true,
+			}
+		}
+	})
+	return c.host
+}
+
+// cookieJar returns the client's cookie jar, made on first use.
+func (c *FastHTTPClient) cookieJar() *cookiejar.Jar {
+	c.jarOnce.Do(func() {
+		c.jar, _ = cookiejar.New(nil) // cookiejar.New never fails without options
+	})
+	return c.jar
 }
 
 // addrOf returns host:port of an http(s) URL.
@@ -119,13 +141,15 @@ func (c *FastHTTPClient) Jar() http.CookieJar { return (*fastJar)(c) }
 type fastJar FastHTTPClient
 
 func (j *fastJar) SetCookies(u *url.URL, cookies []*http.Cookie) {
-	j.jar.SetCookies(u, cookies)
+	(*FastHTTPClient)(j).cookieJar().SetCookies(u, cookies)
 	if len(cookies) > 0 {
 		j.hasCookies.Store(true)
 	}
 }
 
-func (j *fastJar) Cookies(u *url.URL) []*http.Cookie { return j.jar.Cookies(u) }
+func (j *fastJar) Cookies(u *url.URL) []*http.Cookie {
+	return (*FastHTTPClient)(j).cookieJar().Cookies(u)
+}
 
 // Get requests path (relative to the base URL, or absolute).
 func (c *FastHTTPClient) Get(ctx context.Context, path string, opts ...RequestOption) (*Response, error) {
@@ -211,7 +235,7 @@ func (c *FastHTTPClient) Request(ctx context.Context, method, path string, body 
 				reqURL, _ = url.Parse(target)
 			}
 			if reqURL != nil {
-				for _, ck := range c.jar.Cookies(reqURL) {
+				for _, ck := range c.cookieJar().Cookies(reqURL) {
 					req.Header.SetCookie(ck.Name, ck.Value)
 				}
 			}
@@ -280,8 +304,8 @@ func (c *FastHTTPClient) do(req *fasthttp.Request, resp *fasthttp.Response, targ
 		Do(*fasthttp.Request, *fasthttp.Response) error
 		DoDeadline(*fasthttp.Request, *fasthttp.Response, time.Time) error
 	}
-	if c.host != nil && (toBase || string(req.Host()) == c.baseHost && sameScheme(target, c.host.IsTLS)) {
-		d = c.host
+	if host := c.hostClient(); host != nil && (toBase || string(req.Host()) == c.baseHost && sameScheme(target, host.IsTLS)) {
+		d = host
 	} else {
 		c.otherOnce.Do(func() {
 			c.other = &fasthttp.Client{
@@ -320,7 +344,7 @@ func (c *FastHTTPClient) keepCookies(resp *fasthttp.Response, reqURL **url.URL, 
 		}
 		*reqURL = u
 	}
-	c.jar.SetCookies(*reqURL, cookies)
+	c.cookieJar().SetCookies(*reqURL, cookies)
 	c.hasCookies.Store(true)
 }
 

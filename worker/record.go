@@ -7,19 +7,32 @@ import (
 	"github.com/golocust/golocust/stats"
 )
 
-// userEnv is what the runtime knows about one running user. Tasks reach it
-// through their context.
+// userEnv is what the runtime knows about one running user. It is the
+// context the user's code gets: the user's own context, which carries the
+// env itself as a value. (Being the context saves each user the
+// allocation of a context.WithValue.)
 type userEnv struct {
-	id       uint64
-	class    *UserClass
-	recorder stats.Recorder
-	pool     *pool
+	context.Context // the user's own context, which the pool cancels
+	id              uint64
+	class           *UserClass
+	recorder        stats.Recorder
+	pool            *pool
 }
 
 type envKey struct{}
 
+// Value returns env for envKey and asks the user's own context otherwise.
+func (env *userEnv) Value(key any) any {
+	if key == (envKey{}) {
+		return env
+	}
+	return env.Context.Value(key)
+}
+
+// withEnv returns env as a context derived from ctx.
 func withEnv(ctx context.Context, env *userEnv) context.Context {
-	return context.WithValue(ctx, envKey{}, env)
+	env.Context = ctx
+	return env
 }
 
 func envFrom(ctx context.Context) *userEnv {

@@ -261,7 +261,7 @@ loop:
 	}
 	logger.Info("stopping users", "stop_timeout", s.StopTimeout)
 	p.stopAll(context.Background())
-	p.wait()
+	p.waitWithin(stopGrace) // stopping gave up on stuck users already
 	end := time.Now()
 	totals.Merge(collector.Report(end))
 

@@ -44,16 +44,30 @@ type TaskSet struct {
 var ErrInterrupt = errors.New("worker: interrupt task set")
 
 // taskNode is a task after tag filtering: either a leaf with a Run
-// function or a nested set.
+// function or a nested set. Every user has its own, so it keeps only what
+// running the task needs.
 type taskNode struct {
-	task Task
+	task leafTask
 	set  *setNode
+}
+
+// leafTask is what running a task needs of it: its name, for reports, and
+// its Run function.
+type leafTask struct {
+	Name string
+	Run  func(ctx context.Context) error
 }
 
 // setNode is a TaskSet (or the user's own task list) after tag filtering.
 type setNode struct {
 	nodes      []taskNode
-	cumulative []int
+	cumulative []int       // the running sums of the weights; nil for one task
+	opts       *setOptions // nil for the user's own task list
+}
+
+// setOptions are the settings of a nested TaskSet, as they were when the
+// user compiled its tasks.
+type setOptions struct {
 	sequential bool
 	wait       WaitTime
 	onStart    func(context.Context) error
@@ -65,71 +79,106 @@ type setNode struct {
 // is kept when at least one of its tasks is. It returns an error for a
 // task that is malformed, or when nothing is left.
 func compileTasks(tasks []Task, tags tagFilter) (*setNode, error) {
-	root, err := compileSet(&TaskSet{Tasks: tasks}, tags, nil, 0)
-	if err != nil {
+	root := &setNode{}
+	if err := compile(root, tasks, &tags); err != nil {
 		return nil, err
-	}
-	if len(root.nodes) == 0 {
-		if len(tasks) == 0 {
-			return nil, errors.New("no tasks")
-		}
-		return nil, errors.New("no task matches the tag filter")
 	}
 	return root, nil
 }
 
+// compile is compileTasks into a given root, with the filter passed by
+// reference.
+//
+// Every user compiles its own tasks (they are its own methods) before its
+// first wait, on the 2 KB stack it starts with, so setNode.compile keeps
+// its frame small and leaves the error messages to compileError.
+func compile(root *setNode, tasks []Task, tags *tagFilter) error {
+	if err := root.compile(tasks, tags, nil, 0); err != nil {
+		return err
+	}
+	if len(root.nodes) == 0 {
+		if len(tasks) == 0 {
+			return errors.New("no tasks")
+		}
+		return errors.New("no task matches the tag filter")
+	}
+	return nil
+}
+
 const maxTaskSetDepth = 64
 
-func compileSet(ts *TaskSet, tags tagFilter, inherited []string, depth int) (*setNode, error) {
+// compile adds the tasks of a set that tags select to n. inherited are
+// the tags of the tasks holding the set.
+func (n *setNode) compile(tasks []Task, tags *tagFilter, inherited []string, depth int) error {
 	if depth > maxTaskSetDepth {
-		return nil, fmt.Errorf("task sets nested more than %d deep (a set containing itself?)", maxTaskSetDepth)
+		return compileError(nil, nil)
 	}
-	n := &setNode{sequential: ts.Sequential, wait: ts.Wait, onStart: ts.OnStart, onStop: ts.OnStop}
+	n.nodes = make([]taskNode, 0, len(tasks))
+	if len(tasks) > 1 { // pick needs no weights to pick from one task
+		n.cumulative = make([]int, 0, len(tasks))
+	}
 	total := 0
-	for _, t := range ts.Tasks {
-		switch {
-		case t.Run == nil && t.Set == nil:
-			return nil, fmt.Errorf("task %q has neither a Run function nor a Set", t.Name)
-		case t.Run != nil && t.Set != nil:
-			return nil, fmt.Errorf("task %q has both a Run function and a Set", t.Name)
-		case t.Weight < 0:
-			return nil, fmt.Errorf("task %q has negative weight %d", t.Name, t.Weight)
+	for i := range tasks {
+		t := &tasks[i]
+		if (t.Run == nil) == (t.Set == nil) || t.Weight < 0 {
+			return compileError(t, nil)
 		}
 		own := inherited
 		if len(t.Tags) > 0 {
 			own = append(slices.Clip(inherited), t.Tags...)
 		}
-		node := taskNode{task: t}
-		if t.Set != nil {
-			sub, err := compileSet(t.Set, tags, own, depth+1)
-			if err != nil {
-				return nil, fmt.Errorf("task set %q: %w", t.Name, err)
+		var sub *setNode
+		if set := t.Set; set != nil {
+			sub = &setNode{opts: &setOptions{sequential: set.Sequential, wait: set.Wait, onStart: set.OnStart, onStop: set.OnStop}}
+			if err := sub.compile(set.Tasks, tags, own, depth+1); err != nil {
+				return compileError(t, err)
 			}
 			if len(sub.nodes) == 0 {
 				continue
 			}
-			node.set = sub
 		} else if !tags.match(own) {
 			continue
 		}
 		total += max(t.Weight, 1)
-		n.nodes = append(n.nodes, node)
-		n.cumulative = append(n.cumulative, total)
+		n.nodes = n.nodes[:len(n.nodes)+1] // within the capacity made above
+		node := &n.nodes[len(n.nodes)-1]
+		node.task, node.set = leafTask{Name: t.Name, Run: t.Run}, sub
+		if n.cumulative != nil {
+			n.cumulative = append(n.cumulative, total)
+		}
 	}
-	return n, nil
+	return nil
+}
+
+// compileError returns setNode.compile's error about task t: what is
+// wrong with it, or, with err, that its set failed to compile. With
+// neither it is the error of sets nested too deep.
+func compileError(t *Task, err error) error {
+	switch {
+	case t == nil:
+		return fmt.Errorf("task sets nested more than %d deep (a set containing itself?)", maxTaskSetDepth)
+	case err != nil:
+		return fmt.Errorf("task set %q: %w", t.Name, err)
+	case t.Run == nil && t.Set == nil:
+		return fmt.Errorf("task %q has neither a Run function nor a Set", t.Name)
+	case t.Run != nil && t.Set != nil:
+		return fmt.Errorf("task %q has both a Run function and a Set", t.Name)
+	default:
+		return fmt.Errorf("task %q has negative weight %d", t.Name, t.Weight)
+	}
 }
 
 // pick returns the next task: at random by weight, or the one after
 // index i in a sequential set. It returns the index to pass next time.
-func (n *setNode) pick(i int) (taskNode, int) {
-	if n.sequential {
-		return n.nodes[i%len(n.nodes)], (i + 1) % len(n.nodes)
+func (n *setNode) pick(i int) (*taskNode, int) {
+	if n.opts != nil && n.opts.sequential {
+		return &n.nodes[i%len(n.nodes)], (i + 1) % len(n.nodes)
 	}
 	if len(n.nodes) == 1 {
-		return n.nodes[0], 0
+		return &n.nodes[0], 0
 	}
 	k := rand.IntN(n.cumulative[len(n.cumulative)-1])
-	return n.nodes[sort.SearchInts(n.cumulative, k+1)], 0
+	return &n.nodes[sort.SearchInts(n.cumulative, k+1)], 0
 }
 
 // outcome is how a run of a set ended.
@@ -140,89 +189,93 @@ const (
 	interrupted                // the set handed control back to its parent
 )
 
-// loop runs one user's tasks: the pool, the user's handle and its waits.
-type loop struct {
-	p     *pool
-	r     *userRun
-	pause *time.Timer
+// runSet runs the tasks of n until the user stops or, for a nested set
+// (depth > 0), until a task interrupts it. A user waiting in a nested set
+// has runSet's frame on its stack, so the hooks are in runHookedSet.
+func (r *userRun) runSet(n *setNode, wait WaitTime, depth int) outcome {
+	if o := n.opts; o != nil {
+		if o.wait != nil {
+			wait = perUser(o.wait)
+		}
+		if depth > 0 && (o.onStart != nil || o.onStop != nil) {
+			return r.runHookedSet(n, wait, depth)
+		}
+	}
+	return r.runTasks(n, wait, depth)
 }
 
-// runSet runs the tasks of n until the user stops or, for a nested set
-// (depth > 0), until a task interrupts it.
-func (l *loop) runSet(ctx context.Context, n *setNode, wait WaitTime, depth int) outcome {
-	if n.wait != nil {
-		wait = perUser(n.wait)
+// runHookedSet is runSet for a nested set with an OnStart or OnStop hook.
+func (r *userRun) runHookedSet(n *setNode, wait WaitTime, depth int) outcome {
+	if n.opts.onStop != nil {
+		defer r.runStopHook("TaskSet.on_stop", n.opts.onStop)
 	}
-	if depth > 0 {
-		if n.onStop != nil {
-			defer l.p.runStopHook(ctx, l.r, "TaskSet.on_stop", n.onStop)
+	if n.opts.onStart != nil {
+		err := r.pool.call(r, n.opts.onStart)
+		if errors.Is(err, ErrInterrupt) {
+			return interrupted
 		}
-		if n.onStart != nil {
-			err := l.p.call(ctx, n.onStart)
-			if errors.Is(err, ErrInterrupt) {
-				return interrupted
-			}
-			if l.p.handle(ctx, l.r, "TaskSet.on_start", err) {
-				return stopped
-			}
-		}
-	}
-	next := 0
-	for {
-		select {
-		case <-l.r.stopping:
+		if r.handle("TaskSet.on_start", err) {
 			return stopped
-		default:
 		}
-		var node taskNode
+	}
+	return r.runTasks(n, wait, depth)
+}
+
+// runTasks is the loop of runSet: pick a task, run it, wait.
+func (r *userRun) runTasks(n *setNode, wait WaitTime, depth int) outcome {
+	for next := 0; !r.stopping.Load(); {
+		var node *taskNode
 		node, next = n.pick(next)
-		start := time.Now()
 		if node.set != nil {
-			if l.runSet(ctx, node.set, wait, depth+1) == stopped {
+			if r.runSet(node.set, wait, depth+1) == stopped {
 				return stopped
 			}
 			continue // an interrupted set reschedules its parent at once
 		}
-		err := l.p.call(ctx, node.task.Run)
-		if errors.Is(err, ErrInterrupt) && depth > 0 {
-			return interrupted
+		pause, out, ok := r.runTask(node, wait, depth)
+		if !ok {
+			return out
 		}
-		if l.p.handle(ctx, l.r, node.task.Name, err) {
-			return stopped
-		}
-		if !l.wait(ctx, wait, time.Since(start)) {
-			return stopped
+		if pause > 0 {
+			// A waiting user waits on one channel, here in runTasks: a
+			// select, or one more frame, would cost each waiting user
+			// stack, memory and garbage collector time (see run). A stop
+			// fires the timer at once (see userRun.stop), and the user's
+			// context is only ever cancelled after a stop.
+			r.pause.Reset(pause)
+			if r.stopping.Load() {
+				break
+			}
+			<-r.pause.C
 		}
 	}
+	return stopped
 }
 
-// wait sleeps for the wait time after a task that ran for taskTime. It
-// returns false when the user must stop.
-func (l *loop) wait(ctx context.Context, wait WaitTime, taskTime time.Duration) bool {
-	if wait == nil {
-		runtime.Gosched() // see below
-		return true
+// runTask runs a task and returns the pause that follows it: the wait
+// time, or zero when there is none. It returns ok false, with the
+// outcome, when the set must end.
+func (r *userRun) runTask(node *taskNode, wait WaitTime, depth int) (pause time.Duration, out outcome, ok bool) {
+	var start time.Time
+	if wait != nil { // a class without wait time needs no clock
+		start = time.Now()
 	}
-	d := wait.Next(taskTime)
-	if d <= 0 {
+	err := r.pool.call(r, node.task.Run)
+	if errors.Is(err, ErrInterrupt) && depth > 0 {
+		return 0, interrupted, false
+	}
+	if r.handle(node.task.Name, err) {
+		return 0, stopped, false
+	}
+	if wait != nil {
+		pause = wait.Next(time.Since(start))
+	}
+	if pause <= 0 {
 		// A user that never blocks would hold its thread for a whole 10 ms
 		// time slice; with thousands of them the worker's own goroutines
 		// (heartbeats, the master connection) would wait seconds to run.
 		runtime.Gosched()
-		return true
+		return 0, 0, true
 	}
-	l.pause.Reset(d)
-	select {
-	case <-l.pause.C:
-		return true
-	case <-l.r.stopping:
-	case <-ctx.Done():
-	}
-	if !l.pause.Stop() {
-		select {
-		case <-l.pause.C:
-		default:
-		}
-	}
-	return false
+	return pause, 0, true
 }

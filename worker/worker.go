@@ -135,15 +135,8 @@ func (w *Worker) Run(ctx context.Context) error {
 		logger.Warn("the last messages to the master may be lost", "err", err)
 	}
 	conn.Close()
-	// Users whose task ignores its cancelled context must not keep the
-	// worker from exiting: stopping them gave up after stopGrace already.
-	waited := make(chan struct{})
-	go func() { s.pool.wait(); close(waited) }()
-	select {
-	case <-waited:
-	case <-time.After(stopGrace):
-		logger.Warn("some users did not return after their context was cancelled; leaving them behind")
-	}
+	// Stopping users gave up on stuck ones after stopGrace already.
+	s.pool.waitWithin(stopGrace)
 	return runErr
 }
 
