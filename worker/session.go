@@ -93,6 +93,8 @@ type session struct {
 
 	state atomic.Value // string: what heartbeats report
 
+	reportNow chan struct{} // asks the reports goroutine for a report at once
+
 	statsMu sync.Mutex
 	pending []protocol.StatsMessage
 	dropped int // reports dropped because pending was full
@@ -166,6 +168,7 @@ func (s *session) run(ctx context.Context) error {
 		s.maxUsers = DefaultMaxUsers
 	}
 	s.setState(stateReady)
+	s.reportNow = make(chan struct{}, 1)
 	bg, stopBackground := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -397,7 +400,10 @@ func (s *session) run(ctx context.Context) error {
 					s.logger.Info("users kept running while the master was away; waiting for its spawn",
 						"users", s.pool.counts(), "within", resumeWindow)
 				}
-				go s.reportStats()
+				select { // the first report right after the ack, as Python does
+				case s.reportNow <- struct{}{}:
+				default:
+				}
 
 			case protocol.SpawnMessage:
 				if !s.registered {
@@ -645,6 +651,8 @@ func (s *session) reports(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			s.reportStats()
+		case <-s.reportNow:
 			s.reportStats()
 		}
 	}
