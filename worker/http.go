@@ -12,6 +12,8 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/golocust/golocust/stats"
@@ -42,10 +44,9 @@ type HTTPClient struct {
 }
 
 func newHTTPClient(base string, transport http.RoundTripper, recorder stats.Recorder) *HTTPClient {
-	jar, _ := cookiejar.New(nil) // cookiejar.New never fails without options
 	return &HTTPClient{
 		base: strings.TrimRight(base, "/"),
-		client: &http.Client{Transport: transport, Jar: jar, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		client: &http.Client{Transport: transport, Jar: &lazyJar{}, CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) >= maxRedirects {
 				return errTooManyRedirects
 			}
@@ -140,16 +141,13 @@ func (c *HTTPClient) Request(ctx context.Context, method, path string, body []by
 	if err != nil {
 		return nil, c.record(method, name, start, 0, transportError(ctx, method, name, err))
 	}
-	data, err := io.ReadAll(resp.Body)
+	data, err := readBody(resp.Body, resp.ContentLength)
 	resp.Body.Close()
 	r := &Response{StatusCode: resp.StatusCode, Status: resp.Status, Header: resp.Header, Body: data, URL: resp.Request.URL,
 		Elapsed: time.Since(start), name: name, method: method}
 	// Locust's HTTPError names the row name when one is given, else the
-	// final URL.
-	r.errURL = r.URL.String()
-	if cfg.name != "" {
-		r.errURL = cfg.name
-	}
+	// final URL (made only for a failure, in statusError).
+	r.errURL = cfg.name
 	if err != nil {
 		return r, c.record(method, name, start, int64(len(data)), transportError(ctx, method, name, err))
 	}
@@ -207,6 +205,64 @@ func transportError(ctx context.Context, method, name string, err error) *Reques
 		err = fmt.Errorf("request cancelled because the user is stopping: %w", err)
 	}
 	return &RequestError{Method: method, Name: name, Kind: kind, Err: err}
+}
+
+// failureURL is the URL an HTTPError names: the row name when the request
+// had one, else the final URL.
+func (r *Response) failureURL() string {
+	if r.errURL == "" && r.URL != nil {
+		return r.URL.String()
+	}
+	return r.errURL
+}
+
+// readBody reads a response body, in one allocation when the server said
+// how long it is.
+func readBody(r io.Reader, length int64) ([]byte, error) {
+	if length < 0 || length > 4<<20 {
+		return io.ReadAll(r)
+	}
+	b := make([]byte, 0, length+1) // +1: room to see io.EOF without growing
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // longer than announced: grow
+		}
+	}
+}
+
+// lazyJar is a user's cookie jar, made when the first cookie arrives: most
+// requests of most users carry no cookie, and an idle user should cost
+// little.
+type lazyJar struct {
+	once sync.Once
+	jar  *cookiejar.Jar
+	used atomic.Bool
+}
+
+// SetCookies keeps cookies for u.
+func (j *lazyJar) SetCookies(u *url.URL, cookies []*http.Cookie) {
+	if len(cookies) == 0 {
+		return
+	}
+	j.once.Do(func() { j.jar, _ = cookiejar.New(nil) }) // New fails only with options
+	j.jar.SetCookies(u, cookies)
+	j.used.Store(true)
+}
+
+// Cookies returns the cookies to send to u.
+func (j *lazyJar) Cookies(u *url.URL) []*http.Cookie {
+	if !j.used.Load() {
+		return nil
+	}
+	return j.jar.Cookies(u)
 }
 
 // kindRequestCancelled is the RequestError kind of a request cut short
@@ -306,7 +362,7 @@ func (r *Response) statusError() *RequestError {
 	}
 	return &RequestError{
 		Method: r.method, Name: r.name, StatusCode: r.StatusCode, Kind: "HTTPError",
-		Err: fmt.Errorf("%d %s Error: %s for url: %s", r.StatusCode, class, reason, nameOr(r.errURL, r.name)),
+		Err: fmt.Errorf("%d %s Error: %s for url: %s", r.StatusCode, class, reason, nameOr(r.failureURL(), r.name)),
 	}
 }
 
