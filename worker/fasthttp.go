@@ -481,12 +481,7 @@ func (c *FastHTTPClient) record(method, name string, start time.Time, size int64
 
 // recordAt records a request that ended at now.
 func (c *FastHTTPClient) recordAt(method, name string, start, now time.Time, size int64, err *RequestError) error {
-	if err == nil {
-		c.recorder.Record(stats.Sample{Method: method, Name: name, Duration: now.Sub(start), Size: size, At: now})
-		return nil
-	}
-	c.recorder.Record(stats.Sample{Method: method, Name: name, Duration: now.Sub(start), Size: size, Err: err, At: now})
-	return err
+	return recordRequest(c.recorder, method, name, start, now, size, err)
 }
 
 // fastTransportError classifies a fasthttp error like transportError

@@ -177,12 +177,19 @@ func runCheck(check func(*Response) error, r *Response) (err error) {
 // record adds the request to the statistics and returns err. A non-nil
 // err is always a *RequestError.
 func (c *HTTPClient) record(method, name string, start time.Time, size int64, err *RequestError) error {
-	now := time.Now()
+	return recordRequest(c.recorder, method, name, start, time.Now(), size, err)
+}
+
+// recordRequest records a request of either HTTP client that ended at now
+// and returns err as an error (nil, not a nil *RequestError, on success).
+func recordRequest(rec stats.Recorder, method, name string, start, now time.Time, size int64, err *RequestError) error {
+	sample := stats.Sample{Method: method, Name: name, Duration: now.Sub(start), Size: size, At: now}
 	if err == nil {
-		c.recorder.Record(stats.Sample{Method: method, Name: name, Duration: now.Sub(start), Size: size, At: now})
+		rec.Record(sample)
 		return nil
 	}
-	c.recorder.Record(stats.Sample{Method: method, Name: name, Duration: now.Sub(start), Size: size, Err: err, At: now})
+	sample.Err = err
+	rec.Record(sample)
 	return err
 }
 

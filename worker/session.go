@@ -111,7 +111,7 @@ type session struct {
 	lastTick       time.Time // the loop's previous one-second tick, to notice a frozen process
 	epoch          int
 	job            *job
-	lastSpawn      time.Time
+	lastSpawn      float64 // wire timestamp of the last applied spawn
 	stopTimeout    time.Duration
 	custom         []option
 	optionsWarned  map[string]bool
@@ -258,7 +258,7 @@ func (s *session) run(ctx context.Context) error {
 			s.reconnectAsked = false
 			s.epoch++
 			s.registered = false
-			s.lastSpawn = time.Time{} // a new master has its own clock
+			s.lastSpawn = 0 // a new master has its own clock
 			if s.everAcked {
 				s.logger.Warn("connected to the master again; registering", "master", s.endpoint)
 			}
@@ -416,11 +416,11 @@ func (s *session) run(ctx context.Context) error {
 				}
 				s.resumeBy = time.Time{}
 				s.send(protocol.SpawningMessage{})
-				if !m.Timestamp.After(s.lastSpawn) {
+				if m.Seconds() <= s.lastSpawn { // as Python compares: the wire floats
 					s.logger.Info("discarding a spawn message with an older or equal timestamp")
 					continue
 				}
-				s.lastSpawn = m.Timestamp
+				s.lastSpawn = m.Seconds()
 				s.applySpawnOptions(m)
 				s.setState(stateSpawning)
 				target := m.UserClassesCount
@@ -511,7 +511,7 @@ func (s *session) tick(now, started time.Time, stopUsers func(time.Duration), se
 		s.logger.Warn("this worker was frozen; registering with the master again", "master", s.endpoint)
 		s.registered = false
 		s.epoch++
-		s.lastSpawn = time.Time{}
+		s.lastSpawn = 0
 		lost(now)
 		sendClientReady()
 		return
@@ -524,7 +524,7 @@ func (s *session) tick(now, started time.Time, stopUsers func(time.Duration), se
 		s.masterBeat = time.Time{}
 		s.registered = false
 		s.epoch++
-		s.lastSpawn = time.Time{}
+		s.lastSpawn = 0
 		lost(now)
 		sendClientReady()
 	}

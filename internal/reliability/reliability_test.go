@@ -120,15 +120,7 @@ func TestSIGTERMMidRun(t *testing.T) {
 		return ""
 	})
 
-	sent := time.Now()
-	if err := w.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	m.Output.WaitFor(t, ") quit.", 1, 5*time.Second)
-	heard := time.Since(sent)
-	if heard > time.Second {
-		t.Errorf("the master logged the worker's quit %s after SIGTERM, want within 1 s", heard)
-	}
+	heard := sigtermHeard(t, m, w)
 	if code := w.Wait(t, 10*time.Second); code != 0 {
 		t.Errorf("worker exit code %d after SIGTERM, want 0", code)
 	}
@@ -377,15 +369,7 @@ func TestSignalsWithStuckUsers(t *testing.T) {
 		return ""
 	})
 
-	sent := time.Now()
-	if err := w.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	m.Output.WaitFor(t, ") quit.", 1, 5*time.Second)
-	heard := time.Since(sent)
-	if heard > time.Second {
-		t.Errorf("with stuck users the master logged the worker's quit %s after SIGTERM, want within 1 s", heard)
-	}
+	heard := sigtermHeard(t, m, w)
 	select {
 	case <-w.Done():
 		t.Fatal("the worker exited before the second signal; the test cannot check it")
@@ -407,4 +391,20 @@ func TestSignalsWithStuckUsers(t *testing.T) {
 		return ""
 	})
 	t.Logf("stuck users: quit heard %s after the first SIGTERM; exit %d %s after the second", heard.Round(time.Millisecond), code, exited.Round(time.Millisecond))
+}
+
+// sigtermHeard sends SIGTERM to the worker and returns how long the master
+// took to log its quit, failing the test beyond 1 s.
+func sigtermHeard(t *testing.T, m *locusttest.Master, w *locusttest.Process) time.Duration {
+	t.Helper()
+	sent := time.Now()
+	if err := w.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	m.Output.WaitFor(t, ") quit.", 1, 5*time.Second)
+	heard := time.Since(sent)
+	if heard > time.Second {
+		t.Errorf("the master logged the worker's quit %s after SIGTERM, want within 1 s", heard)
+	}
+	return heard
 }
