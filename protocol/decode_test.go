@@ -1,11 +1,16 @@
 package protocol
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -434,4 +439,139 @@ func TestStopTimeoutRoundTrip(t *testing.T) {
 			t.Fatalf("StopTimeout %d came back as %d", d, got)
 		}
 	}
+}
+
+// arr32Of builds an array32 of n copies of elem.
+func arr32Of(n int, elem []byte) []byte {
+	return append(binary.BigEndian.AppendUint32([]byte{mpArray32}, uint32(n)), bytes.Repeat(elem, n)...)
+}
+
+// map32Of builds a map32 of n entries, the i-th from kv(i).
+func map32Of(n int, kv func(i int) []byte) []byte {
+	b := binary.BigEndian.AppendUint32([]byte{mpMap32}, uint32(n))
+	for i := range n {
+		b = append(b, kv(i)...)
+	}
+	return b
+}
+
+// allocated returns the bytes f allocates.
+func allocated(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// TestDecodeCostBomb decodes bodies that are small on the wire and huge
+// in memory: 16 MiB of empty maps in parsed_options (which cost about
+// 1 GiB and 6.6 s before the limit), a map header claiming millions of
+// entries, an array of nils in a custom message. Each fails before
+// decoding anything, with an error naming the field.
+func TestDecodeCostBomb(t *testing.T) {
+	const size = 16 << 20
+	tests := []struct {
+		name      string
+		body      []byte
+		wantField string
+	}{
+		{"empty maps in parsed_options", spawnWith(f64(1), nilv, mapv(str("bomb"), arr32Of(size-64, []byte{0x80}))), "parsed_options.bomb["},
+		{"map entries of nils", spawnWith(f64(1), nilv, mapv(str("m"), map32Of(size/8, func(int) []byte { return []byte{mpNil, mpNil} }))), "parsed_options.m"},
+		{"nils in a custom message", body("greeting", mapv(str("list"), arr32Of(size/4, nilv))), "list["},
+		{"empty arrays under a long key", body("greeting", mapv(str(strings.Repeat("k", 100)), arr32Of(size/4, []byte{0x90}))), strings.Repeat("k", 64) + "...["},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var err error
+			alloc := allocated(func() { _, err = Decode(tt.body) })
+			var de *DecodeError
+			if !errors.As(err, &de) || !errors.Is(err, errTooCostly) {
+				t.Fatalf("Decode: %v, want a *DecodeError for errTooCostly", err)
+			}
+			if !strings.HasPrefix(de.Field, tt.wantField) {
+				t.Errorf("field %q, want it to start with %q (error %v)", de.Field, tt.wantField, err)
+			}
+			if alloc > 64<<10 {
+				t.Errorf("decoding a %d MiB bomb allocated %d bytes, want under 64 KiB", len(tt.body)>>20, alloc)
+			}
+			t.Logf("%v; %d bytes allocated", err, alloc)
+		})
+	}
+}
+
+// TestDecodeCostCoversAllocations decodes messages of each shape of value
+// and checks that what skip charged covers what decoding allocated beyond
+// the body's size: the limit bounds memory only if it does.
+//
+// The race detector's allocator rounds small objects up (no tiny
+// allocator), so the sizes hold only without it.
+func TestDecodeCostCoversAllocations(t *testing.T) {
+	if raceEnabled() {
+		t.Skip("the race detector's allocator takes more for small objects")
+	}
+	const n = 20000
+	keyed := func(i int) []byte { return str(fmt.Sprintf("k%d", i)) }
+	shapes := []struct {
+		name string
+		body []byte
+	}{
+		{"empty maps", body("c", arr32Of(n, []byte{0x80}))},
+		{"empty arrays", body("c", arr32Of(n, []byte{0x90}))},
+		{"nils", body("c", arr32Of(n, nilv))},
+		{"floats", body("c", arr32Of(n, f64(1.5)))},
+		{"big ints", body("c", arr32Of(n, u32(1<<30)))},
+		{"short strings", body("c", arr32Of(n, str("ab")))},
+		{"small dicts", body("c", arr32Of(n, mapv(str("user"), str("u1"), str("pass"), str("p1"))))},
+		{"nil-keyed maps", body("c", arr32Of(n, mapv(nilv, nilv)))},
+		{"one big map", body("c", map32Of(n, func(i int) []byte { return cat(keyed(i), posfix(1)) }))},
+		{"int-keyed map", body("c", map32Of(n, func(i int) []byte { return cat(u32(uint32(i)), f64(1)) }))},
+		{"parsed_options", spawnWith(f64(1), nilv, map32Of(n, func(i int) []byte { return cat(keyed(i), mapv()) }))},
+		{"user_classes_count", spawnBody(str("timestamp"), f64(1), str("user_classes_count"), map32Of(n, func(i int) []byte { return cat(keyed(i), posfix(1)) }))},
+		{"mixed-key map", body("c", map32Of(n, func(i int) []byte {
+			if i == 0 {
+				return cat(str("a"), nilv)
+			}
+			return cat(nilv, nilv)
+		}))},
+	}
+	for _, s := range shapes {
+		t.Run(s.name, func(t *testing.T) {
+			r := reader{b: s.body}
+			if _, err := r.readArrayLen(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.readStr(); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.skip(0); err != nil {
+				t.Fatal(err)
+			}
+			var env Envelope
+			var err error
+			alloc := allocated(func() { env, err = Decode(s.body) })
+			if err != nil {
+				t.Fatal(err)
+			}
+			runtime.KeepAlive(env)
+			if limit := uint64(r.cost + len(s.body)); alloc > limit {
+				t.Errorf("decoding allocated %d bytes; the cost charged (%d) and the body (%d) cover only %d", alloc, r.cost, len(s.body), limit)
+			}
+			t.Logf("body %d B, cost %d, allocated %d", len(s.body), r.cost, alloc)
+		})
+	}
+}
+
+// raceEnabled reports whether the test binary was built with -race.
+func raceEnabled() bool {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return false
+	}
+	for _, s := range info.Settings {
+		if s.Key == "-race" {
+			return s.Value == "true"
+		}
+	}
+	return false
 }

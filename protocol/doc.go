@@ -18,7 +18,8 @@
 // socket; it reconnects by itself and reports Connected and Disconnected
 // events, on which the worker re-registers with ClientReadyMessage.
 //
-// The protocol itself is described in shared/protocol.md and the transport
-// choices in shared/transport.md; testdata/captures holds real traffic
+// The protocol as golocust speaks it, message by message, is described in
+// docs/protocol.md at the root of the repository (§2 encoding, §3 messages,
+// §7 what a worker must never send); testdata/captures holds real traffic
 // between Python masters and workers, which the tests decode and re-encode.
 package protocol

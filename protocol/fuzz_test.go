@@ -32,6 +32,9 @@ func FuzzDecode(f *testing.F) {
 	f.Add(arr(str("quit"), nilv))
 	f.Add(body("x", mapv(f64(1.5), str("x"), tru, nilv, nilv, arr(bin8("b")))))
 	f.Add(spawnWith(f32(1.5), f64(2.5), mapv(str("big"), u64(1<<63))))
+	// Cheap on the wire, dear in memory: refused by the decode cost limit.
+	f.Add(spawnWith(f64(1), nilv, mapv(str("bomb"), arr32Of(700_000, []byte{0x80}))))
+	f.Add(body("c", map32Of(400_000, func(int) []byte { return []byte{mpNil, mpNil} })))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		env, err := Decode(b)
 		if err != nil {

@@ -133,7 +133,10 @@ func Encode(nodeID string, m Message) ([]byte, error) {
 // client_stopped, reconnect) ignore whatever data they carry.
 //
 // Decode never panics; every failure is a *DecodeError naming the message
-// type and the field.
+// type and the field. Nor does it allocate much more than the body: a
+// message whose values would take more than 32 MiB to decode is refused,
+// before any is decoded, with an error naming the field where the sum
+// passed the limit.
 func Decode(body []byte) (Envelope, error) {
 	r := reader{b: body}
 	n, err := r.readArrayLen()
@@ -151,8 +154,14 @@ func Decode(body []byte) (Envelope, error) {
 		return Envelope{}, &DecodeError{Field: "type", Err: errors.New("message type is empty")}
 	}
 	start := r.off
-	if err := r.skip(0); err != nil {
-		return Envelope{}, &DecodeError{MessageType: typ, Field: "data", Err: err}
+	if err := r.skip(0); err != nil { // checks the cost of decoding data, too
+		field := "data"
+		if isCostError(err) {
+			if path, cause := splitPath(err); path != "" {
+				field, err = path, cause
+			}
+		}
+		return Envelope{}, &DecodeError{MessageType: typ, Field: field, Err: err}
 	}
 	data := body[start:r.off]
 	nodeID, err := r.readStr()

@@ -14,7 +14,7 @@ type StatsMessage struct {
 	// Total is the "Aggregated" entry ("stats_total"), accumulated
 	// independently of Stats.
 	Total StatsEntry
-	// Errors maps an error key (see the protocol notes: a SHA-256 over
+	// Errors maps an error key (docs/protocol.md §5.4: a SHA-256 over
 	// method, name and error text) to the failures in this window.
 	Errors map[string]StatsError
 	// UserClassesCount is the number of running users per user class; it

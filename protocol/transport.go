@@ -51,7 +51,8 @@ var (
 	// last Disconnected event.
 	ErrClosed = errors.New("protocol: connection closed")
 	// ErrQueueFull is returned by Send when queuing the body would exceed
-	// DialOptions.QueueBytes.
+	// DialOptions.QueueBytes (bodies of at most 1 KiB, heartbeats and
+	// replies, have 256 KiB more).
 	ErrQueueFull = errors.New("protocol: send queue full")
 	// ErrSendTimeout is the cause of a Disconnected event when a frame
 	// could not be written within DialOptions.SendTimeout.
@@ -69,7 +70,8 @@ type Conn interface {
 	// ErrDisconnected while no connection is up, ErrQueueFull when the
 	// queue is at its byte limit and ErrClosed after Close. The Conn keeps
 	// body until it is written: the caller must not modify it afterwards.
-	// Queued bodies are dropped when the connection goes away.
+	// Queued bodies are dropped when the connection goes away; a caller
+	// that must know whether a body was written uses SendTracker.
 	Send(body []byte) error
 	// Recv returns the channel of inbound bodies, in the order received; it
 	// is closed by Close. Bodies received before a disconnect are still
@@ -92,6 +94,22 @@ type Conn interface {
 	// Close cancels dialing, closes the connection and returns after all
 	// of the Conn's goroutines have exited.
 	Close() error
+}
+
+// SendTracker is implemented by a Conn that tells which bodies were
+// written (DialZMQ's does). A caller that must not lose a body (a
+// statistics report) sends it with SendTracked and keeps it until done
+// reports it written; Send alone cannot tell a written body from one
+// dropped with its connection.
+type SendTracker interface {
+	// SendTracked is Send, and when it returns nil, done is called exactly
+	// once: with true when the whole body was handed to the operating
+	// system, with false when it was dropped (the connection went away
+	// first, or the Conn was closed). done is called from one of the
+	// Conn's goroutines, without the Conn's locks held; it must not block
+	// and must not call the Conn. When SendTracked returns an error, done
+	// is never called.
+	SendTracked(body []byte, done func(written bool)) error
 }
 
 // Defaults and limits for DialOptions.
@@ -117,10 +135,11 @@ type DialOptions struct {
 	// Identity is the ZMQ routing id; it must equal the node id sent in
 	// every body. 1..255 bytes of UTF-8, not starting with a NUL byte.
 	Identity string
-	// SendTimeout bounds the writing of one frame (default 10 s): when it
-	// expires the socket is closed, Disconnected is emitted and the Conn
-	// reconnects. It also bounds the TCP connect and ZMTP handshake of
-	// each dial attempt.
+	// SendTimeout bounds each write (default 10 s): of one frame, or of a
+	// batch of small frames up to 1 MiB. When it expires the socket is
+	// closed, Disconnected is emitted and the Conn reconnects. It also
+	// bounds the TCP connect and ZMTP handshake of each dial attempt
+	// together.
 	SendTimeout time.Duration
 	// ReconnectDelay is the pause between a teardown and the next dial
 	// (default 1 s, at least MinReconnectDelay).
@@ -133,6 +152,11 @@ type DialOptions struct {
 	// separately to received bodies not yet taken from Recv: beyond it,
 	// new ones are dropped and a warning is logged.
 	QueueBytes int
+	// MaxMessageBytes bounds one inbound message, all its frames together
+	// (default DefaultMaxMessageBytes): a peer announcing more is
+	// disconnected before anything is allocated for it. A message also has
+	// at most 16 frames, of which only the first is delivered.
+	MaxMessageBytes int
 	// Logger receives the Conn's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -180,6 +204,12 @@ func (o DialOptions) validate() (DialOptions, error) {
 		return o, fmt.Errorf("protocol: QueueBytes is negative (%d)", o.QueueBytes)
 	case o.QueueBytes == 0:
 		o.QueueBytes = DefaultQueueBytes
+	}
+	switch {
+	case o.MaxMessageBytes < 0:
+		return o, fmt.Errorf("protocol: MaxMessageBytes is negative (%d)", o.MaxMessageBytes)
+	case o.MaxMessageBytes == 0:
+		o.MaxMessageBytes = DefaultMaxMessageBytes
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

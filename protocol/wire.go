@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -50,6 +51,25 @@ const (
 // maxDepth bounds the nesting of arrays and maps accepted by the reader, so a
 // hostile body cannot drive the decoder into deep recursion.
 const maxDepth = 256
+
+// What decoding one message may allocate beyond the bytes of its strings
+// (which the body holds already), as skip adds it up: every value costs
+// costValue (the interface or slice slot that holds it, its boxing and
+// rounding), every array or map costContainer more, a map with entries
+// costMapGroup more (the first group of slots) and each entry costMapEntry
+// more (its slots, twice over: readAnyMap may make a map[string]any and
+// then a map[any]any for the same entries). The costs are at least what
+// the decoders allocate (TestDecodeCostCoversAllocations checks it), so
+// refusing a message whose sum passes maxDecodeCost, before decoding it,
+// bounds the memory any message takes: a body of 16 MiB of empty maps
+// would take a gigabyte.
+const (
+	costValue     = 40
+	costContainer = 64
+	costMapGroup  = 320
+	costMapEntry  = 112
+	maxDecodeCost = 32 << 20
+)
 
 // wireKind is the msgpack family of a value as it appears on the wire.
 type wireKind uint8
@@ -143,6 +163,7 @@ func (e *typeError) Error() string {
 var (
 	errInvalidUTF8  = errors.New("str is not valid UTF-8")
 	errTooDeep      = fmt.Errorf("nesting deeper than %d levels", maxDepth)
+	errTooCostly    = fmt.Errorf("values would take more than %d MiB to decode", maxDecodeCost>>20)
 	errReservedByte = errors.New("reserved msgpack byte 0xc1")
 )
 
@@ -150,8 +171,9 @@ var (
 // consumes one whole value and returns nil, or returns an error; after an
 // error the reader must not be used any more.
 type reader struct {
-	b   []byte
-	off int
+	b    []byte
+	off  int
+	cost int // what the values skipped so far would cost to decode
 }
 
 func (r *reader) remaining() int { return len(r.b) - r.off }
@@ -471,7 +493,10 @@ func (r *reader) readMapLen() (int, error) {
 }
 
 // skip consumes one value of any type, checking that it is well formed
-// (including UTF-8 validity of str values, which Python enforces).
+// (including UTF-8 validity of str values, which Python enforces), and adds
+// what decoding it would cost to r.cost: it fails with errTooCostly, under
+// the path of the value where the sum passes maxDecodeCost, before anything
+// is decoded.
 func (r *reader) skip(depth int) error {
 	if depth > maxDepth {
 		return errTooDeep
@@ -479,6 +504,9 @@ func (r *reader) skip(depth int) error {
 	b, err := r.peek()
 	if err != nil {
 		return err
+	}
+	if r.cost += costValue; r.cost > maxDecodeCost {
+		return errTooCostly
 	}
 	switch kindOf(b) {
 	case kindNil, kindBool:
@@ -501,29 +529,81 @@ func (r *reader) skip(depth int) error {
 	case kindExt:
 		return r.skipExt(b)
 	case kindArray:
-		n, err := r.readArrayLen()
-		if err != nil {
-			return err
-		}
-		for i := 0; i < n; i++ {
-			if err := r.skip(depth + 1); err != nil {
-				return err
-			}
-		}
-		return nil
+		return r.skipArray(depth)
 	case kindMap:
-		n, err := r.readMapLen()
-		if err != nil {
-			return err
-		}
-		for i := 0; i < 2*n; i++ {
-			if err := r.skip(depth + 1); err != nil {
-				return err
-			}
-		}
-		return nil
+		return r.skipMap(depth)
 	}
 	return errReservedByte
+}
+
+// skipArray is skip for an array.
+func (r *reader) skipArray(depth int) error {
+	n, err := r.readArrayLen()
+	if err != nil {
+		return err
+	}
+	if r.cost += costContainer; r.cost > maxDecodeCost {
+		return errTooCostly
+	}
+	for i := 0; i < n; i++ {
+		if err := r.skip(depth + 1); err != nil {
+			if isCostError(err) {
+				return indexErr(i, err)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// skipMap is skip for a map. A map's slots are made for all its entries
+// at once, so their cost is added first.
+func (r *reader) skipMap(depth int) error {
+	n, err := r.readMapLen()
+	if err != nil {
+		return err
+	}
+	r.cost += costContainer + n*costMapEntry
+	if n > 0 {
+		r.cost += costMapGroup
+	}
+	if r.cost > maxDecodeCost {
+		return errTooCostly
+	}
+	for i := 0; i < n; i++ {
+		key := r.off
+		if err := r.skip(depth + 1); err != nil {
+			return err
+		}
+		if err := r.skip(depth + 1); err != nil {
+			if isCostError(err) {
+				return fieldErr(r.keyName(key), err)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// isCostError reports whether err is errTooCostly, with or without a path.
+func isCostError(err error) bool {
+	pe, ok := err.(*pathError)
+	return err == errTooCostly || ok && pe.err == errTooCostly
+}
+
+// keyName returns the map key at offset off, already checked by skip,
+// for an error's path: a str as it is (cut to 64 bytes), anything else
+// as "<kind>".
+func (r *reader) keyName(off int) string {
+	k := reader{b: r.b, off: off}
+	if kind, _ := k.peekKind(); kind != kindStr {
+		return "<" + kind.String() + ">"
+	}
+	s, _ := k.readStr()
+	if len(s) > 64 {
+		s = strings.ToValidUTF8(s[:64], "") + "..."
+	}
+	return s
 }
 
 func (r *reader) skipExt(b byte) error {

@@ -17,10 +17,19 @@ import (
 )
 
 // Tests of the ZeroMQ transport against a fake master: a go-zeromq ROUTER
-// on 127.0.0.1. They wait for events with deadlines and never use sleeps as
+// on 127.0.0.1, an independent ZMTP implementation. They wait for events with deadlines and never use sleeps as
 // assertions.
 
 const eventTimeout = 5 * time.Second
+
+// recvDrainAttempts is how many extra Recv calls a closed zmq4 ROUTER (the
+// fake master) gets. zmq4's per-connection reader goroutine sends into a
+// 10-slot queue without watching the socket's context; if that queue is
+// full when the socket closes, the goroutine stays blocked until one slot
+// is read. Recv on a closed socket picks at random between the context
+// error and a queued message, so a few dozen calls empty a slot with
+// overwhelming probability.
+const recvDrainAttempts = 64
 
 // fastOptions returns DialOptions with short delays for tests.
 func fastOptions(endpoint string) DialOptions {
@@ -303,17 +312,37 @@ func TestZMQQueueFull(t *testing.T) {
 	m := newFakeMaster(t, "127.0.0.1:0")
 	defer m.close()
 	opts := fastOptions(m.endpoint())
-	opts.QueueBytes = 10
+	opts.QueueBytes = 2 * controlBodyBytes
 	c := dial(t, opts)
 	defer closeConn(t, c)
 	waitEvent(t, c, Connected)
-	if err := c.Send(make([]byte, 11)); !errors.Is(err, ErrQueueFull) {
-		t.Fatalf("Send of 11 bytes with a 10-byte queue = %v, want ErrQueueFull", err)
+	if err := c.Send(make([]byte, opts.QueueBytes+1)); !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("Send of %d bytes with a %d-byte queue = %v, want ErrQueueFull", opts.QueueBytes+1, opts.QueueBytes, err)
 	}
-	if err := c.Send([]byte("0123456789")); err != nil {
-		t.Fatalf("Send of 10 bytes = %v", err)
+	body := bytes.Repeat([]byte("x"), opts.QueueBytes)
+	if err := c.Send(body); err != nil {
+		t.Fatalf("Send of %d bytes = %v", len(body), err)
 	}
-	m.expect(opts.Identity, []byte("0123456789"))
+	m.expect(opts.Identity, body)
+}
+
+// TestZMQQueueReservesRoomForControl: a queue full of large bodies still
+// takes small ones (heartbeats, replies to the master), up to the reserve.
+func TestZMQQueueReservesRoomForControl(t *testing.T) {
+	c := &zmqConn{opts: DialOptions{QueueBytes: 4 * controlBodyBytes}, connected: true, wake: make(chan struct{}, 1)}
+	if err := c.enqueue(outbound{body: make([]byte, 4*controlBodyBytes)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.enqueue(outbound{body: make([]byte, controlBodyBytes+1)}); !errors.Is(err, ErrQueueFull) {
+		t.Errorf("a large body into a full queue: %v, want ErrQueueFull", err)
+	}
+	small := 0
+	for c.enqueue(outbound{body: make([]byte, 100)}) == nil {
+		small++
+	}
+	if want := controlReserve / 100; small != want {
+		t.Errorf("%d heartbeats of 100 bytes queued past a full queue, want %d (the reserve)", small, want)
+	}
 }
 
 // TestZMQSendTimeout stalls the master: a ROUTER that never reads. The
@@ -501,6 +530,7 @@ func TestDialZMQOptions(t *testing.T) {
 		{"negative timeout", DialOptions{Endpoint: "tcp://127.0.0.1:5557", Identity: id, SendTimeout: -1}, "SendTimeout is negative"},
 		{"short reconnect delay", DialOptions{Endpoint: "tcp://127.0.0.1:5557", Identity: id, ReconnectDelay: 100 * time.Millisecond}, "shorter than 300ms"},
 		{"negative queue", DialOptions{Endpoint: "tcp://127.0.0.1:5557", Identity: id, QueueBytes: -1}, "QueueBytes is negative"},
+		{"negative message limit", DialOptions{Endpoint: "tcp://127.0.0.1:5557", Identity: id, MaxMessageBytes: -1}, "MaxMessageBytes is negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -510,7 +540,8 @@ func TestDialZMQOptions(t *testing.T) {
 					t.Fatal(err)
 				}
 				if o.SendTimeout != DefaultSendTimeout || o.ReconnectDelay != DefaultReconnectDelay ||
-					o.DialRetry != DefaultDialRetry || o.QueueBytes != DefaultQueueBytes || o.Logger == nil {
+					o.DialRetry != DefaultDialRetry || o.QueueBytes != DefaultQueueBytes ||
+					o.MaxMessageBytes != DefaultMaxMessageBytes || o.Logger == nil {
 					t.Errorf("defaults not applied: %+v", o)
 				}
 				return

@@ -32,7 +32,9 @@ const (
 // of about 1 KiB for every key it recorded since the previous report; rows
 // that stay idle for a whole report window are dropped, so memory follows
 // the keys in use. The collector also remembers every key it has reported
-// until Clear, to give rows Locust's start times.
+// until Clear, to give rows Locust's start times. Distinct rows are capped
+// (see [Collector.SetLimits]): beyond the cap, requests and failures are
+// counted in one overflow row of each kind.
 type Collector struct {
 	shards []paddedShard
 	shift  uint // 64 - log2(len(shards)), for Fibonacci hashing
@@ -40,6 +42,8 @@ type Collector struct {
 	mu    sync.Mutex       // serialises Report and Clear
 	last  time.Time        // time of the previous Report or Clear
 	known map[Key]struct{} // rows reported since the last Clear
+
+	limit *rowLimit // the cap on distinct rows, shared by the shards
 }
 
 // NewCollector returns an empty collector whose first report window starts
@@ -54,10 +58,12 @@ func NewCollector() *Collector {
 		shift:  uint(64 - bits.TrailingZeros(uint(n))),
 		last:   time.Now().Round(0),
 		known:  make(map[Key]struct{}),
+		limit:  newRowLimit(),
 	}
 	for i := range c.shards {
 		c.shards[i].entries = make(map[Key]*entry)
-		c.shards[i].errors = make(map[errorKey]int64)
+		c.shards[i].errors = make(map[errorKey]*int64)
+		c.shards[i].limit = c.limit
 	}
 	return c
 }
@@ -101,7 +107,8 @@ type errorKey struct {
 type shard struct {
 	mu      sync.Mutex
 	entries map[Key]*entry
-	errors  map[errorKey]int64
+	errors  map[errorKey]*int64 // a counter per failure row, so that a failure takes one lookup
+	limit   *rowLimit           // asked about keys the shard does not hold
 }
 
 // paddedShard keeps neighbouring shards' mutexes on different cache lines.
@@ -190,14 +197,31 @@ func (sh *shard) record(s *Sample) {
 	sh.mu.Lock()
 	e := sh.entries[k]
 	if e == nil {
-		e = newEntry()
-		sh.entries[k] = e
+		k = sh.limit.row(k) // k, or the overflow row beyond the cap
+		if e = sh.entries[k]; e == nil {
+			e = newEntry()
+			sh.entries[k] = e
+		}
 	}
 	e.add(s.Duration, s.Size, bucket, ns, sec, failed)
 	if failed {
-		sh.errors[errorKey{Key: k, text: text}]++
+		sh.countError(errorKey{Key: k, text: text})
 	}
 	sh.mu.Unlock()
+}
+
+// countError counts a failure of row and text k; it is called with sh.mu
+// held. A key new to the shard is admitted by the collector's cap first.
+func (sh *shard) countError(k errorKey) {
+	n := sh.errors[k]
+	if n == nil {
+		k = sh.limit.error(k) // k, or the overflow row beyond the cap
+		if n = sh.errors[k]; n == nil {
+			n = new(int64)
+			sh.errors[k] = n
+		}
+	}
+	*n++
 }
 
 func (e *entry) add(d time.Duration, size, bucket, ns, sec int64, failed bool) {
@@ -282,7 +306,7 @@ func (sh *shard) drain(rows map[Key]*window, errs map[errorKey]int64) {
 		e.reset()
 	}
 	for k, n := range sh.errors {
-		errs[k] += n
+		errs[k] += *n
 	}
 	clear(sh.errors)
 }
@@ -361,6 +385,7 @@ func (c *Collector) Clear(now time.Time) {
 	defer c.mu.Unlock()
 	c.last = now
 	clear(c.known)
+	c.limit.clear()
 	for i := range c.shards {
 		sh := &c.shards[i].shard
 		sh.mu.Lock()

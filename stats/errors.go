@@ -39,8 +39,13 @@ type LocustTexter interface {
 // first error in err's chain that implements LocustTexter, else err.Error().
 // Invalid UTF-8 is replaced by U+FFFD, so the text can go on the wire as a
 // msgpack str, and an "object at 0x<address>" is masked as "object at
-// 0x...." exactly as Locust's StatsError.parse_error does. ErrorText(nil)
-// is "".
+// 0x...." exactly as Locust's StatsError.parse_error does. The local port
+// of a connection in Go's network errors is masked too ("read tcp
+// 127.0.0.1:40112->127.0.0.1:8080: ..." becomes "read tcp
+// 127.0.0.1:....->127.0.0.1:8080: ..."): it differs for every connection,
+// and would make one failure row per connection. A text longer than 4 KiB
+// is cut there, marked "...[truncated]", so that a failure row's memory
+// is bounded. ErrorText(nil) is "".
 func ErrorText(err error) string {
 	if err == nil {
 		return ""
@@ -52,7 +57,79 @@ func ErrorText(err error) string {
 	} else {
 		text = err.Error()
 	}
-	return maskObjectAddress(strings.ToValidUTF8(text, "\uFFFD"))
+	return Truncate(maskLocalPorts(maskObjectAddress(strings.ToValidUTF8(text, "\uFFFD"))), maxErrorText)
+}
+
+// maxErrorText bounds the length of an error text.
+const maxErrorText = 4 << 10
+
+// Truncate returns s cut to at most n bytes at a character boundary, with
+// a mark that it was cut. The worker cuts exception texts with it too.
+func Truncate(s string, n int) string {
+	const mark = " ...[truncated]"
+	if len(s) <= n {
+		return s
+	}
+	cut := n - len(mark)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + mark
+}
+
+// maskLocalPorts replaces with "...." the local port of every connection
+// named the way Go's net.OpError names one: "<op> <net> <local>-><remote>",
+// where net is tcp, tcp4, tcp6, udp, udp4 or udp6 and local is host:port.
+// Other text, the remote address included, is kept.
+func maskLocalPorts(s string) string {
+	if !strings.Contains(s, "->") {
+		return s
+	}
+	var b strings.Builder
+	done := 0 // s[:done] is in b
+	for i := 0; ; {
+		arrow := strings.Index(s[i:], "->")
+		if arrow < 0 {
+			break
+		}
+		arrow += i
+		if port := localPort(s[:arrow]); port >= 0 {
+			b.WriteString(s[done:port])
+			b.WriteString("....")
+			done = arrow
+		}
+		i = arrow + len("->")
+	}
+	if done == 0 {
+		return s
+	}
+	b.WriteString(s[done:])
+	return b.String()
+}
+
+// localPort returns the index in s where the port starts when s ends with
+// "<net> host:port" (net as in maskLocalPorts, port all digits), else -1.
+func localPort(s string) int {
+	colon := strings.LastIndexByte(s, ':')
+	if colon < 0 || colon == len(s)-1 {
+		return -1
+	}
+	for _, c := range []byte(s[colon+1:]) {
+		if c < '0' || c > '9' {
+			return -1
+		}
+	}
+	space := strings.LastIndexByte(s[:colon], ' ')
+	if space < 0 || space == colon-1 { // no host
+		return -1
+	}
+	network := s[:space]
+	network = network[strings.LastIndexByte(network, ' ')+1:]
+	switch network {
+	case "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6":
+		return colon + 1
+	}
+	return -1
 }
 
 // maskObjectAddress reproduces the tail of Locust's StatsError.parse_error:

@@ -3,6 +3,9 @@ package stats
 import (
 	"errors"
 	"fmt"
+	"net"
+	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -103,6 +106,8 @@ func TestErrorText(t *testing.T) {
 		{"only first address", errors.New("<A object at 0x1> <B object at 0x2>"), "<A object at 0x....> <B object at 0x2>"},
 		{"no closing bracket", errors.New("object at 0x1234"), "object at 0x1234"},
 		{"invalid utf-8", errors.New("bad \xff\xfe byte"), "bad \ufffd byte"},
+		{"long text cut", errors.New(strings.Repeat("é", 3000)), strings.Repeat("é", (maxErrorText-15)/2) + " ...[truncated]"},
+		{"4 KiB kept", errors.New(strings.Repeat("x", maxErrorText)), strings.Repeat("x", maxErrorText)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -135,4 +140,62 @@ json.dump([ls.StatsError.parse_error(E(s)) for s in json.load(sys.stdin)], sys.s
 			t.Errorf("maskObjectAddress(%q) = %q, Locust %q", s, m, got[i])
 		}
 	}
+}
+
+// connErr is the error Go's net package gives for a failed read on a
+// connection from local to remote.
+func connErr(op, network string, local, remote net.Addr) error {
+	return &net.OpError{Op: op, Net: network, Source: local, Addr: remote, Err: syscall.ECONNRESET}
+}
+
+// TestErrorTextMasksLocalPorts checks that the ephemeral local port of a
+// connection is masked out of error texts, and nothing else is.
+func TestErrorTextMasksLocalPorts(t *testing.T) {
+	lo := net.IPv4(127, 0, 0, 1)
+	target := &net.TCPAddr{IP: lo, Port: 8080}
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"tcp read", connErr("read", "tcp", &net.TCPAddr{IP: lo, Port: 40112}, target),
+			"read tcp 127.0.0.1:....->127.0.0.1:8080: connection reset by peer"},
+		{"tcp6 write", connErr("write", "tcp6", &net.TCPAddr{IP: net.IPv6loopback, Port: 51000}, &net.TCPAddr{IP: net.IPv6loopback, Port: 443}),
+			"write tcp6 [::1]:....->[::1]:443: connection reset by peer"},
+		{"udp", connErr("read", "udp", &net.UDPAddr{IP: lo, Port: 53012}, &net.UDPAddr{IP: lo, Port: 53}),
+			"read udp 127.0.0.1:....->127.0.0.1:53: connection reset by peer"},
+		{"wrapped in a URL error", fmt.Errorf(`Get "http://127.0.0.1:8080/x": %w`, connErr("read", "tcp4", &net.TCPAddr{IP: lo, Port: 1}, target)),
+			`Get "http://127.0.0.1:8080/x": read tcp4 127.0.0.1:....->127.0.0.1:8080: connection reset by peer`},
+		{"two connections", errors.New("read tcp 10.0.0.1:3->10.0.0.2:80: x; write tcp 10.0.0.1:4->10.0.0.2:80: y"),
+			"read tcp 10.0.0.1:....->10.0.0.2:80: x; write tcp 10.0.0.1:....->10.0.0.2:80: y"},
+		{"dial has no local port", &net.OpError{Op: "dial", Net: "tcp", Addr: target, Err: syscall.ECONNREFUSED},
+			"dial tcp 127.0.0.1:8080: connection refused"},
+		{"arrow in other text", errors.New("state a:1->b:2, tcpx h:5->x"), "state a:1->b:2, tcpx h:5->x"},
+		{"no host", errors.New("read tcp :5->x"), "read tcp :5->x"},
+		{"masked already", errors.New("read tcp 127.0.0.1:....->127.0.0.1:8080: x"), "read tcp 127.0.0.1:....->127.0.0.1:8080: x"},
+		{"arrow at the start", errors.New("->"), "->"},
+		{"object address and port", errors.New("<C object at 0x7f01> read tcp 1.2.3.4:5->6.7.8.9:80"), "<C object at 0x....> read tcp 1.2.3.4:....->6.7.8.9:80"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ErrorText(tt.err); got != tt.want {
+				t.Errorf("ErrorText = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func FuzzMaskLocalPorts(f *testing.F) {
+	f.Add("read tcp 127.0.0.1:40112->127.0.0.1:8080: read: connection reset by peer")
+	f.Add("a tcp b:1->c tcp d:2->e")
+	f.Add("->->tcp :->")
+	f.Fuzz(func(t *testing.T, s string) {
+		m := maskLocalPorts(s)
+		if again := maskLocalPorts(m); again != m {
+			t.Errorf("not idempotent: %q -> %q -> %q", s, m, again)
+		}
+		if strings.Count(m, "->") != strings.Count(s, "->") {
+			t.Errorf("%q -> %q changed the arrows", s, m)
+		}
+	})
 }

@@ -525,3 +525,110 @@ func BenchmarkClientRequest(b *testing.B) {
 		})
 	}
 }
+
+// connUsersEnv sets the user count of BenchmarkConnectionPerUserMemory,
+// 500 by default: GOLOCUST_BENCH_CONN_USERS=15000 go test -run='^$'
+// -bench=ConnectionPerUser -benchtime=1x ./worker (with ulimit -n above
+// twice the count: the server process holds the other ends).
+const connUsersEnv = "GOLOCUST_BENCH_CONN_USERS"
+
+// rssBytes returns the process's resident set size, or 0 where unknown.
+func rssBytes() int64 {
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(status)) {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// connUsersProcessEnv, set to "<client> <users> <url>", makes
+// TestConnUsersProcess the child process of
+// BenchmarkConnectionPerUserMemory.
+const connUsersProcessEnv = "GOLOCUST_BENCH_CONN_PROCESS"
+
+// TestConnUsersProcess is not a test: it is the child process of
+// BenchmarkConnectionPerUserMemory, so that each measurement of the
+// resident memory starts from a fresh process. It starts the users, each
+// with a connection of its own to the server at url, and prints what it
+// measured: heap and stacks, resident memory, and the connections the
+// server saw open.
+func TestConnUsersProcess(t *testing.T) {
+	spec := os.Getenv(connUsersProcessEnv)
+	if spec == "" {
+		t.Skip("the child process of BenchmarkConnectionPerUserMemory")
+	}
+	var client, url string
+	var n int
+	if _, err := fmt.Sscan(spec, &client, &n, &url); err != nil {
+		t.Fatalf("%s=%q: %v", connUsersProcessEnv, spec, err)
+	}
+	a := newArrivals(n)
+	p := newBenchPool(t, connClass(client, a).ConnectionPerUser(), url)
+	before, rssBefore := liveMemory(), rssBytes()
+	p.setTarget(context.Background(), map[string]int64{"Conn": int64(n)})
+	a.wait(t, 5*time.Minute)
+	after, rssAfter := liveMemory(), rssBytes()
+	r, err := newFastHTTPClient(url, stats.NewCollector().Recorder(0)).Get(context.Background(), "/conns")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep := p.collector.Report(time.Now()); rep.Total.NumFailures > 0 {
+		t.Fatalf("%d of %d requests failed: %+v", rep.Total.NumFailures, rep.Total.NumRequests, rep.Errors)
+	}
+	fmt.Printf("conn-users %d %d %d %d %d %s\n", before.heap, before.stack, after.heap, after.stack, rssAfter-rssBefore, r.Text())
+	stopBenchPool(t, p)
+}
+
+// BenchmarkConnectionPerUserMemory measures users that each hold a
+// connection of their own (ConnectionPerUser) to a server in another
+// process, as Python Locust users do, each in a fresh process (see
+// TestConnUsersProcess): B/user is heap and stacks per connected user,
+// rss-B/user the resident memory, conns the connections the server saw
+// open (it must equal the users).
+func BenchmarkConnectionPerUserMemory(b *testing.B) {
+	n := 500
+	if v := os.Getenv(connUsersEnv); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n <= 0 {
+			b.Fatalf("%s=%q: want a positive count", connUsersEnv, v)
+		}
+	}
+	for _, kind := range []struct{ name, client string }{{"HTTPUser", "net/http"}, {"FastHTTPUser", "fasthttp"}} {
+		b.Run(fmt.Sprintf("users=%d/%s", n, kind.name), func(b *testing.B) {
+			url := startKeepAliveServer(b)
+			var before, after memory
+			var rss int64
+			var conns int
+			for b.Loop() {
+				cmd := exec.Command(os.Args[0], "-test.run=^TestConnUsersProcess$", "-test.count=1", "-test.timeout=20m")
+				cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %d %s", connUsersProcessEnv, kind.client, n, url))
+				cmd.Stderr = os.Stderr
+				out, err := cmd.Output()
+				if err != nil {
+					b.Fatalf("%v\n%s", err, out)
+				}
+				found := false
+				for line := range strings.Lines(string(out)) {
+					if _, err := fmt.Sscanf(line, "conn-users %d %d %d %d %d %d", &before.heap, &before.stack, &after.heap, &after.stack, &rss, &conns); err == nil {
+						found = true
+					}
+				}
+				if !found {
+					b.Fatalf("no result in the child's output:\n%s", out)
+				}
+			}
+			reportPerUser(b, before, after, n)
+			b.ReportMetric(float64(rss)/float64(n), "rss-B/user")
+			b.ReportMetric(float64(conns), "conns")
+			if conns != n {
+				b.Errorf("%d users hold %d connections, want one each", n, conns)
+			}
+		})
+	}
+}

@@ -16,6 +16,7 @@ type UserClass struct {
 	wait       WaitTime
 	newUser    func() User
 	options    []option
+	perUser    bool // ConnectionPerUser
 }
 
 // Class returns a user class named name (the class name in the master's
@@ -53,6 +54,18 @@ func (c *UserClass) Host(url string) *UserClass {
 // Wait sets the time users of this class wait after each task. It returns c.
 func (c *UserClass) Wait(w WaitTime) *UserClass {
 	c.wait = w
+	return c
+}
+
+// ConnectionPerUser gives each user of this class HTTP connections of its
+// own, as each Python Locust user has, instead of the keep-alive
+// connections all users share by default: a user keeps its connection
+// between requests and closes it when it exits. It is for tests of a
+// server's connection limits; each connected user then holds a file
+// descriptor. [HTTPOptions].ConnectionPerUser (--connection-per-user) does
+// the same for every class. It returns c.
+func (c *UserClass) ConnectionPerUser() *UserClass {
+	c.perUser = true
 	return c
 }
 

@@ -198,6 +198,11 @@ func TestBadFlags(t *testing.T) {
 		{args: []string{"extra"}, want: `unexpected argument "extra"`},
 		{env: map[string]string{"LOCUST_USERS": "x"}, want: "LOCUST_USERS"},
 		{env: map[string]string{"LOCUST_THRESHOLD": "p95<1s;bogus"}, want: "LOCUST_THRESHOLD"},
+		{args: []string{"-H", "localhost:8080"}, want: `-H/--host "localhost:8080" is not a URL: give its scheme, e.g. http://localhost:8080`},
+		{env: map[string]string{"LOCUST_HOST": "shop.example.com"}, want: "e.g. http://shop.example.com"},
+		{args: []string{"--client-key", "k.pem"}, want: "--client-key requires --client-cert"},
+		{args: []string{"--ca-file", "/nonexistent/ca.pem"}, want: "TLS options: CA file: open /nonexistent/ca.pem"},
+		{args: []string{"--client-cert", "/nonexistent/c.pem"}, want: "TLS options: client certificate"},
 	}
 	for _, c := range cases {
 		var out, errOut bytes.Buffer
@@ -243,6 +248,9 @@ func TestHelp(t *testing.T) {
 			"-L, --loglevel LEVEL", "(default INFO) [LOCUST_LOGLEVEL]",
 			"--logfile FILE", "[LOCUST_LOGFILE]",
 			"--threshold [ROW:]METRIC<VALUE",
+			"HTTP options:", "--insecure", "[LOCUST_INSECURE]", "--ca-file FILE,...", "[LOCUST_CA_FILE]",
+			"--client-cert FILE", "[LOCUST_CLIENT_CERT]", "--client-key FILE", "[LOCUST_CLIENT_KEY]",
+			"--connection-per-user", "[LOCUST_CONNECTION_PER_USER]",
 			"Custom options:", "--think VALUE", "time users think (default 2s) [LOCUST_THINK]",
 		} {
 			if !strings.Contains(stdout, want) {
@@ -276,6 +284,31 @@ func TestParseArgsEnvironment(t *testing.T) {
 	cfg, err = ParseArgs([]string{"--threshold", "rps>1"}, func(k string) string { return env[k] })
 	if err != nil || len(cfg.Thresholds) != 1 || cfg.Thresholds[0].Metric != "rps" {
 		t.Errorf("thresholds %+v, %v", cfg.Thresholds, err)
+	}
+}
+
+// TestParseArgsHTTPOptions reads the HTTP options from flags and the
+// environment, and turns them into the HTTPOptions a run gets.
+func TestParseArgsHTTPOptions(t *testing.T) {
+	env := map[string]string{"LOCUST_INSECURE": "true", "LOCUST_CA_FILE": "a.pem, b.pem", "LOCUST_CONNECTION_PER_USER": "1"}
+	cfg, err := ParseArgs([]string{"--client-cert", "c.pem", "--client-key", "k.pem"}, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.Insecure || !slices.Equal(cfg.CAFiles, []string{"a.pem", "b.pem"}) || cfg.ClientCert != "c.pem" || cfg.ClientKey != "k.pem" || !cfg.ConnectionPerUser {
+		t.Errorf("config %+v", cfg)
+	}
+	cfg, err = ParseArgs([]string{"--insecure", "--connection-per-user"}, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, err := cfg.httpOptions()
+	if err != nil || opts.TLS == nil || !opts.TLS.InsecureSkipVerify || !opts.ConnectionPerUser {
+		t.Errorf("HTTP options %+v, %v; want insecure TLS and a connection per user", opts, err)
+	}
+	def := DefaultConfig()
+	if opts, err := def.httpOptions(); err != nil || opts.TLS != nil || opts.ConnectionPerUser {
+		t.Errorf("default HTTP options %+v, %v; want verified TLS and shared connections", opts, err)
 	}
 }
 

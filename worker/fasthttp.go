@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -21,7 +22,7 @@ import (
 
 // fastNetworkTimeout bounds reading a response and writing a request when
 // the request has no deadline of its own, like Locust's network_timeout:
-// the fast client cannot be interrupted by a cancelled context.
+// the fast client cannot interrupt a request in flight.
 const fastNetworkTimeout = 60 * time.Second
 
 // FastHTTPUser gives a user its own [FastHTTPClient], an HTTP/1.1 client
@@ -29,21 +30,25 @@ const fastNetworkTimeout = 60 * time.Second
 // instead of [HTTPUser] when requests per core matter more than HTTP/2,
 // httptrace or http.RoundTripper middleware; the runtime sets Client
 // before OnStart.
+//
+// Users share keep-alive connections (see [HTTPOptions]) unless the run
+// or the class asks for a connection per user
+// ([UserClass.ConnectionPerUser]). Certificates of https targets are
+// verified against the system's roots unless [HTTPOptions].TLS says
+// otherwise (--insecure, --ca-file, --client-cert); Locust's FastHttpUser
+// skips the verification by default (its insecure = True), so a
+// locustfile ported from it may need --insecure.
 type FastHTTPUser struct {
-	// Client is this user's fast HTTP client, with its own connections and
-	// cookie jar.
+	// Client is this user's fast HTTP client, with its own cookie jar.
 	Client *FastHTTPClient
 }
 
-// bindFastHTTP gives the user a fast client for base that records to
-// recorder.
-func (u *FastHTTPUser) bindFastHTTP(base string, recorder stats.Recorder) {
-	u.Client = newFastHTTPClient(base, recorder)
-}
+// bindFastHTTP gives the user its fast client.
+func (u *FastHTTPUser) bindFastHTTP(c *FastHTTPClient) { u.Client = c }
 
 // fastHTTPBinder is implemented by user structs that embed FastHTTPUser.
 type fastHTTPBinder interface {
-	bindFastHTTP(base string, recorder stats.Recorder)
+	bindFastHTTP(c *FastHTTPClient)
 }
 
 var _ fastHTTPBinder = (*FastHTTPUser)(nil)
@@ -53,56 +58,122 @@ var _ fastHTTPBinder = (*FastHTTPUser)(nil)
 // [Response] and *[RequestError], same row names and failure rules, and
 // cookies the server sets are kept for the user's later requests.
 //
-// Unlike HTTPClient it keeps its own keep-alive connections (one per
-// request in flight, normally one), speaks HTTP/1.1 only, follows
-// redirects itself, and cannot interrupt a request in flight when its
-// context is cancelled: a request ends at its context's deadline, its
-// [Timeout], or after 60 s without progress. It is safe for concurrent
-// use.
+// Unlike HTTPClient it speaks HTTP/1.1 only, follows redirects itself, and
+// cannot interrupt a request in flight when its context is cancelled: the
+// request is recorded at the cancel as a RequestCancelled failure, as
+// HTTPClient's would be, and the call returns at the response, the
+// context's deadline, its [Timeout], or after 60 s without progress. A
+// request is sent once, never retried; before reusing a kept-alive
+// connection the client checks that the server has not closed it. It is
+// safe for concurrent use.
 type FastHTTPClient struct {
 	timeout  time.Duration
+	maxBody  int64
 	base     string
 	baseURL  *url.URL // base parsed, nil when base is not an http(s) URL
 	baseHost string   // host[:port] of base
+	badBase  error    // why base is unusable, nil when it is fine
 	recorder stats.Recorder
-	hostOnce sync.Once
-	host     *fasthttp.HostClient // connections to base's host; use hostClient
+	dials    dialFailures
 
+	conns  *connections // where connections come from
+	slot   uint32       // picks the client's shard of conns.inflight
+	own    bool         // the connections are the client's own, closed by close
+	closed atomic.Bool  // the user has exited: own connections are not kept
+
+	hostOnce  sync.Once
+	host      atomic.Pointer[fasthttp.HostClient] // connections to base's host; use hostClient
 	otherOnce sync.Once
-	other     *fasthttp.Client // connections to any other host, made on first use
+	other     atomic.Pointer[fasthttp.Client] // connections to any other host; use otherClient
 
 	jarOnce    sync.Once
 	jar        *cookiejar.Jar // use cookieJar
 	hasCookies atomic.Bool    // the jar has been given a cookie
 }
 
-// newFastHTTPClient returns a client for base. Its connections and its
-// cookie jar are made on first use: a user that is still waiting for its
-// first task costs little (see BENCHMARKS.md, idle users).
+// newFastHTTPClient returns a client for base with connections of its
+// own. Its connections and its cookie jar are made on first use: a user
+// that is still waiting for its first task costs little (see
+// BENCHMARKS.md, idle users).
 func newFastHTTPClient(base string, recorder stats.Recorder) *FastHTTPClient {
-	c := &FastHTTPClient{base: strings.TrimRight(base, "/"), recorder: recorder}
-	if u, err := url.Parse(c.base); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
-		c.baseURL = u
-		c.baseHost = u.Host
+	return newFastClient(base, recorder, &connections{}, true)
+}
+
+// newFastClient returns a client for base whose connections come from
+// conns: shared ones, or its own when own is set.
+func newFastClient(base string, recorder stats.Recorder, conns *connections, own bool) *FastHTTPClient {
+	c := &FastHTTPClient{base: strings.TrimRight(base, "/"), recorder: recorder, own: own, conns: conns}
+	c.baseURL, c.badBase = conns.parseBase(c.base)
+	if c.baseURL != nil {
+		c.baseHost = c.baseURL.Host
 	}
 	return c
+}
+
+// baseParse is a base URL as parsed for the users of one connections.
+type baseParse struct {
+	base string
+	url  *url.URL // nil when base is empty or bad; shared, never modified
+	bad  error
+}
+
+// parseBase returns base parsed (nil when it is empty or not an http(s)
+// URL) and checkBase's verdict on it. Users started together share one
+// base: the last parse is kept, so that starting 10,000 users a second
+// parses it once, not 20,000 times.
+func (c *connections) parseBase(base string) (*url.URL, error) {
+	if p := c.lastBase.Load(); p != nil && p.base == base {
+		return p.url, p.bad
+	}
+	p := &baseParse{base: base, bad: checkBase(base)}
+	if u, err := url.Parse(base); err == nil && p.bad == nil && base != "" {
+		p.url = u
+	}
+	c.lastBase.Store(p)
+	return p.url, p.bad
 }
 
 // hostClient returns the connections to base's host, or nil when base is
 // not an http(s) URL.
 func (c *FastHTTPClient) hostClient() *fasthttp.HostClient {
 	c.hostOnce.Do(func() {
-		if u := c.baseURL; u != nil {
-			c.host = &fasthttp.HostClient{
-				Addr:                     addrOf(u),
-				IsTLS:                    u.Scheme == "https",
-				ReadTimeout:              fastNetworkTimeout,
-				WriteTimeout:             fastNetworkTimeout,
-				NoDefaultUserAgentHeader: true,
-			}
+		switch u := c.baseURL; {
+		case u == nil:
+		case c.own:
+			c.host.Store(c.conns.newFastHost(u, true))
+		default:
+			c.host.Store(c.conns.fastHost(u))
 		}
 	})
-	return c.host
+	return c.host.Load()
+}
+
+// otherClient returns the connections to hosts other than base's.
+func (c *FastHTTPClient) otherClient() *fasthttp.Client {
+	c.otherOnce.Do(func() {
+		if c.own {
+			c.other.Store(c.conns.newFastOther(true))
+		} else {
+			c.other.Store(c.conns.sharedFastOther())
+		}
+	})
+	return c.other.Load()
+}
+
+// close ends the client's own connections when its user has exited; a
+// request still running (an OnStop after a cancel) closes its connection
+// when done.
+func (c *FastHTTPClient) close() {
+	if !c.own {
+		return
+	}
+	c.closed.Store(true)
+	if h := c.host.Load(); h != nil {
+		h.CloseIdleConnections()
+	}
+	if o := c.other.Load(); o != nil {
+		o.CloseIdleConnections()
+	}
 }
 
 // cookieJar returns the client's cookie jar, made on first use.
@@ -128,6 +199,12 @@ func addrOf(u *url.URL) string {
 // option of its own; 0, the default, means none but the 60 s network
 // timeout. A request that times out is a failure of kind Timeout.
 func (c *FastHTTPClient) SetTimeout(d time.Duration) { c.timeout = max(d, 0) }
+
+// SetMaxBodySize makes a response body longer than n bytes a failure of
+// kind ResponseTooLarge, for every request without a [MaxBodySize] option
+// of its own; 0, the default, means no limit. Either way a body takes
+// only the memory of the bytes received so far.
+func (c *FastHTTPClient) SetMaxBodySize(n int64) { c.maxBody = max(n, 0) }
 
 // Base returns the base URL that relative paths are joined to.
 func (c *FastHTTPClient) Base() string { return c.base }
@@ -166,61 +243,137 @@ func (c *FastHTTPClient) PostForm(ctx context.Context, path string, form url.Val
 	return c.Post(ctx, path, "application/x-www-form-urlencoded", []byte(form.Encode()), opts...)
 }
 
+// fastCall is one request of the fast client, redirects included.
+type fastCall struct {
+	cfg          requestConfig
+	method, name string
+	path         string   // as the caller gave it
+	target       string   // the URL of the current hop
+	relative     bool     // target is base+path: not parsed, not redirected
+	reqURL       *url.URL // target parsed, once something needed it
+	first        *url.URL // the first hop's URL, once redirected
+	deadline     time.Time
+	hasDeadline  bool
+	start        time.Time
+}
+
 // Request sends a request with any method and records it, following
 // redirects. The error is a *[RequestError] when the request failed; the
 // response is non-nil whenever the server answered, failed or not.
 func (c *FastHTTPClient) Request(ctx context.Context, method, path string, body []byte, opts ...RequestOption) (*Response, error) {
-	cfg := requestConfig{timeout: c.timeout}
+	x := fastCall{cfg: requestConfig{timeout: c.timeout, maxBody: c.maxBody}, method: method, path: path, start: time.Now()}
 	for _, o := range opts {
-		o(&cfg)
+		o(&x.cfg)
 	}
-	deadline, hasDeadline := ctx.Deadline()
-	if cfg.timeout > 0 {
-		if d := time.Now().Add(cfg.timeout); !hasDeadline || d.Before(deadline) {
-			deadline, hasDeadline = d, true
+	x.deadline, x.hasDeadline = ctx.Deadline()
+	if x.cfg.timeout > 0 {
+		if d := x.start.Add(x.cfg.timeout); !x.hasDeadline || d.Before(x.deadline) {
+			x.deadline, x.hasDeadline = d, true
 		}
 	}
-	relative := !strings.Contains(path, "://")
-	target := path
-	if relative {
-		target = c.base + path
-	}
-	start := time.Now()
-	if relative && c.base == "" {
-		return nil, c.record(method, nameOr(cfg.name, path), start, 0, &RequestError{Method: method, Name: nameOr(cfg.name, path), Kind: "MissingSchema",
-			Err: fmt.Errorf("invalid URL %q: no host; set the class's Host, the master's host or --host", path)})
+	x.relative = !isAbsolute(path)
+	x.target = path
+	if x.relative {
+		x.target = c.base + path
+		if failure := baseError(c.base, c.badBase, method, nameOr(x.cfg.name, path)); failure != nil {
+			return nil, c.record(method, failure.Name, x.start, 0, failure)
+		}
 	}
 	if err := ctx.Err(); err != nil {
-		name := nameOr(cfg.name, path)
-		return nil, c.record(method, name, start, 0, transportError(ctx, method, name, err))
+		name := nameOr(x.cfg.name, path)
+		return nil, c.record(method, name, x.start, 0, transportError(ctx, method, name, err))
 	}
+	if failure := x.setName(path); failure != nil {
+		return nil, c.record(method, failure.Name, x.start, 0, failure)
+	}
+	w := c.watch(ctx, &x)
+	r, failure, netErr := c.exchange(ctx, &x, body)
+	end := time.Now()
+	if !w.finish() { // recorded as cancelled already
+		return r, transportError(ctx, method, x.name, ctx.Err())
+	}
+	if r != nil {
+		r.Elapsed = end.Sub(x.start)
+	}
+	size := int64(0)
+	if r != nil {
+		size = int64(len(r.Body))
+	}
+	err := c.recordAt(method, x.name, x.start, end, size, failure)
+	c.dials.after(ctx, netErr)
+	return r, err
+}
 
+// setName sets the row name: the Name option, else the path and query of
+// the first request, before any redirect. It parses the URL only when
+// the path is not already its own request URI.
+func (x *fastCall) setName(path string) *RequestError {
+	x.name = x.cfg.name
+	if x.name != "" {
+		return nil
+	}
+	if x.relative && plainRequestURI(path) {
+		x.name = path
+		return nil
+	}
+	u, err := url.Parse(x.target)
+	if err != nil || u.Host == "" {
+		if err == nil {
+			err = fmt.Errorf("no host in URL %q", x.target)
+		}
+		return &RequestError{Method: x.method, Name: path, Kind: "InvalidURL", Err: err}
+	}
+	x.reqURL = u
+	x.name = u.RequestURI()
+	return nil
+}
+
+// fastWatch is a request of the fast client in flight, watched for its
+// context's cancel: the fast client cannot stop a request, and a user
+// stopped for good (the master's quit, SIGTERM) must not take its last
+// request with it. Whichever of the watcher (see inflight) and the
+// request's own end comes first records the request.
+type fastWatch struct {
+	ctx          context.Context
+	c            *FastHTTPClient
+	method, name string
+	start        time.Time
+	claimed      atomic.Bool
+	index        int // in its inflight shard, -1 once out; guarded by the shard's mu
+}
+
+// watch registers x as in flight.
+func (c *FastHTTPClient) watch(ctx context.Context, x *fastCall) *fastWatch {
+	w := &fastWatch{ctx: ctx, c: c, method: x.method, name: x.name, start: x.start}
+	c.conns.inflight.add(w, c.slot)
+	return w
+}
+
+// cancelled records w as cancelled, unless its end came first.
+func (w *fastWatch) cancelled() {
+	if w.claimed.CompareAndSwap(false, true) {
+		w.c.record(w.method, w.name, w.start, 0, transportError(w.ctx, w.method, w.name, w.ctx.Err()))
+	}
+}
+
+// finish ends the watch and reports whether the request is still to be
+// recorded.
+func (w *fastWatch) finish() bool {
+	w.c.conns.inflight.remove(w, w.c.slot)
+	return w.claimed.CompareAndSwap(false, true)
+}
+
+// exchange sends x and follows its redirects. It returns the response
+// (nil when none came), the failure (nil for a success) and the
+// transport error, if any.
+func (c *FastHTTPClient) exchange(ctx context.Context, x *fastCall, body []byte) (*Response, *RequestError, error) {
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
-
-	var reqURL *url.URL // parsed only when cookies, redirects or a query need it
-	name := cfg.name
-	if name == "" {
-		if relative && plainRequestURI(path) {
-			name = path
-		} else {
-			u, err := url.Parse(target)
-			if err != nil || u.Host == "" {
-				if err == nil {
-					err = fmt.Errorf("no host in URL %q", target)
-				}
-				return nil, c.record(method, nameOr(cfg.name, path), start, 0, &RequestError{Method: method, Name: nameOr(cfg.name, path), Kind: "InvalidURL", Err: err})
-			}
-			reqURL = u
-			name = u.RequestURI()
-		}
-	}
-
-	req.Header.SetMethod(method)
-	req.SetRequestURI(target)
-	for k, vs := range cfg.header {
+	req.Header.SetMethod(x.method)
+	req.SetRequestURI(x.target)
+	for k, vs := range x.cfg.header {
 		for _, v := range vs {
 			req.Header.Add(k, v)
 		}
@@ -228,96 +381,155 @@ func (c *FastHTTPClient) Request(ctx context.Context, method, path string, body 
 	if body != nil {
 		req.SetBodyRaw(body)
 	}
-
 	for redirects := 0; ; redirects++ {
-		if c.hasCookies.Load() {
-			if reqURL == nil {
-				reqURL, _ = url.Parse(target)
-			}
-			if reqURL != nil {
-				for _, ck := range c.cookieJar().Cookies(reqURL) {
-					req.Header.SetCookie(ck.Name, ck.Value)
-				}
-			}
+		c.addCookies(req, x)
+		if err := c.do(req, resp, x, redirects == 0); err != nil {
+			return nil, fastTransportError(ctx, x.method, x.name, err), err
 		}
-		err := c.do(req, resp, target, relative && redirects == 0, deadline, hasDeadline)
-		if err != nil {
-			return nil, c.record(method, name, start, 0, fastTransportError(ctx, method, name, err))
-		}
-		c.keepCookies(resp, &reqURL, target)
-		code := resp.StatusCode()
-		next := redirectTarget(resp, code)
-		if next == "" {
+		c.keepCookies(resp, &x.reqURL, x.target)
+		next := c.nextHop(resp, x)
+		if next == nil {
 			break
 		}
 		if redirects >= maxRedirects {
-			return nil, c.record(method, name, start, 0, fastTransportError(ctx, method, name, errTooManyRedirects))
+			return nil, fastTransportError(ctx, x.method, x.name, errTooManyRedirects), nil
 		}
-		if reqURL == nil {
-			reqURL, _ = url.Parse(target)
-		}
-		loc, err := url.Parse(next)
-		if reqURL == nil || err != nil {
-			break
-		}
-		reqURL = reqURL.ResolveReference(loc)
-		target = reqURL.String()
-		relative = false
-		if code == http.StatusMovedPermanently || code == http.StatusFound || code == http.StatusSeeOther {
-			if !req.Header.IsHead() {
-				req.Header.SetMethod(http.MethodGet)
-			}
-			req.ResetBody()
-			req.Header.Del("Content-Type")
-		}
-		req.Header.DelAllCookies()
-		req.SetRequestURI(target)
+		drainBody(resp)
+		redirect(req, resp.StatusCode(), x, next)
 		resp.Reset()
 	}
+	data, err := readFastBody(resp, x.cfg.maxBody)
+	if c.closed.Load() {
+		c.close()
+	}
+	r := c.response(resp, data, x)
+	if err != nil {
+		return r, bodyError(ctx, x.method, x.name, r.StatusCode, err), err
+	}
+	return r, r.judge(x.cfg.check), nil
+}
 
-	r := c.response(resp, name, method, target, path, reqURL)
-	end := time.Now()
-	r.Elapsed = end.Sub(start)
-	// Locust's HTTPError names the row name when one is given, else the
-	// final URL.
-	r.errURL = target
-	if cfg.name != "" {
-		r.errURL = cfg.name
+// addCookies puts the jar's cookies for the current hop on req.
+func (c *FastHTTPClient) addCookies(req *fasthttp.Request, x *fastCall) {
+	if !c.hasCookies.Load() {
+		return
 	}
-	var failure *RequestError
-	if cfg.check != nil {
-		if cerr := runCheck(cfg.check, r); cerr != nil {
-			if !errors.As(cerr, &failure) {
-				failure = &RequestError{Method: method, Name: name, StatusCode: r.StatusCode, Kind: "CatchResponseError", Err: cerr}
-			}
+	if x.reqURL == nil {
+		x.reqURL, _ = url.Parse(x.target)
+	}
+	if x.reqURL != nil {
+		for _, ck := range c.cookieJar().Cookies(x.reqURL) {
+			req.Header.SetCookie(ck.Name, ck.Value)
 		}
-	} else if r.StatusCode >= 400 {
-		failure = r.statusError()
 	}
-	return r, c.recordAt(method, name, start, end, int64(len(r.Body)), failure)
+}
+
+// nextHop returns the URL resp redirects to, or nil when resp is final
+// (or its Location cannot be followed).
+func (c *FastHTTPClient) nextHop(resp *fasthttp.Response, x *fastCall) *url.URL {
+	next := redirectTarget(resp, resp.StatusCode())
+	if next == "" {
+		return nil
+	}
+	if x.reqURL == nil {
+		x.reqURL, _ = url.Parse(x.target)
+	}
+	loc, err := url.Parse(next)
+	if x.reqURL == nil || err != nil {
+		return nil
+	}
+	return x.reqURL.ResolveReference(loc)
+}
+
+// redirect turns req into the request of the next hop, as net/http does:
+// a 301, 302 or 303 becomes a GET without a body, and the credentials
+// stay behind on a redirect to another host or from https to http.
+func redirect(req *fasthttp.Request, code int, x *fastCall, next *url.URL) {
+	if x.first == nil {
+		x.first = x.reqURL
+	}
+	if stripOnRedirect(x.first, x.reqURL, next) {
+		for _, k := range sensitiveHeaders {
+			req.Header.Del(k)
+		}
+	}
+	x.reqURL = next
+	x.target = next.String()
+	x.relative = false
+	if code == http.StatusMovedPermanently || code == http.StatusFound || code == http.StatusSeeOther {
+		if !req.Header.IsHead() {
+			req.Header.SetMethod(http.MethodGet)
+		}
+		req.ResetBody()
+		req.Header.Del("Content-Type")
+	}
+	req.Header.DelAllCookies()
+	req.SetRequestURI(x.target)
+}
+
+// stripOnRedirect reports whether a request that started at first loses
+// its credentials on the redirect from prev to next: net/http's rule
+// (next's host is neither first's nor a subdomain of it), and Python
+// requests' rule for a downgrade from https to http.
+func stripOnRedirect(first, prev, next *url.URL) bool {
+	if prev.Scheme == "https" && next.Scheme == "http" {
+		return true
+	}
+	if first.Host == next.Host {
+		return false
+	}
+	sub, parent := strings.ToLower(next.Hostname()), strings.ToLower(first.Hostname())
+	if sub == parent {
+		return false
+	}
+	if strings.ContainsAny(sub, ":%") || !strings.HasSuffix(sub, "."+parent) {
+		return true
+	}
+	return false
+}
+
+// drainBody reads what is left of a redirect's small body, so that its
+// connection can serve the next hop; a larger one closes the connection.
+func drainBody(resp *fasthttp.Response) {
+	if s := resp.BodyStream(); s != nil {
+		io.CopyN(io.Discard, s, 64<<10)
+		resp.CloseBodyStream()
+	}
+}
+
+// readFastBody reads resp's body, at most limit bytes (0: no limit), and
+// releases its connection.
+func readFastBody(resp *fasthttp.Response, limit int64) ([]byte, error) {
+	s := resp.BodyStream()
+	if s == nil { // no body, or one already read
+		b := resp.Body()
+		if limit > 0 && int64(len(b)) > limit {
+			return bytes.Clone(b[:limit]), &bodyTooLargeError{max: limit}
+		}
+		return bytes.Clone(b), nil
+	}
+	b, err := readBody(s, int64(resp.Header.ContentLength()), limit)
+	resp.CloseBodyStream() // a body not read to its end closes the connection
+	return b, err
 }
 
 // do sends req to the base host's connections when it goes there, and to
-// the shared multi-host client otherwise.
-func (c *FastHTTPClient) do(req *fasthttp.Request, resp *fasthttp.Response, target string, toBase bool, deadline time.Time, hasDeadline bool) error {
+// the connections to other hosts otherwise.
+func (c *FastHTTPClient) do(req *fasthttp.Request, resp *fasthttp.Response, x *fastCall, firstHop bool) error {
 	var d interface {
 		Do(*fasthttp.Request, *fasthttp.Response) error
 		DoDeadline(*fasthttp.Request, *fasthttp.Response, time.Time) error
 	}
-	if host := c.hostClient(); host != nil && (toBase || string(req.Host()) == c.baseHost && sameScheme(target, host.IsTLS)) {
+	if host := c.hostClient(); host != nil && (x.relative && firstHop || string(req.Host()) == c.baseHost && sameScheme(x.target, host.IsTLS)) {
 		d = host
 	} else {
-		c.otherOnce.Do(func() {
-			c.other = &fasthttp.Client{
-				ReadTimeout:              fastNetworkTimeout,
-				WriteTimeout:             fastNetworkTimeout,
-				NoDefaultUserAgentHeader: true,
-			}
-		})
-		d = c.other
+		d = c.otherClient()
 	}
-	if hasDeadline {
-		return d.DoDeadline(req, resp, deadline)
+	if c.closed.Load() {
+		req.SetConnectionClose()
+	}
+	if x.hasDeadline {
+		return d.DoDeadline(req, resp, x.deadline)
 	}
 	return d.Do(req, resp)
 }
@@ -361,20 +573,28 @@ func redirectTarget(resp *fasthttp.Response, code int) string {
 // response copies what the caller may keep out of resp. It is on the hot
 // path, so it copies with few allocations: all header values share one
 // string, and the URL of a plain relative path is built, not parsed.
-func (c *FastHTTPClient) response(resp *fasthttp.Response, name, method, target, path string, u *url.URL) *Response {
+func (c *FastHTTPClient) response(resp *fasthttp.Response, body []byte, x *fastCall) *Response {
 	code := resp.StatusCode()
+	u := x.reqURL
 	if u == nil {
-		if c.baseURL != nil && target == c.base+path && plainRequestURI(path) {
-			p, q, _ := strings.Cut(path, "?")
+		if c.baseURL != nil && x.relative && plainRequestURI(x.path) {
+			p, q, _ := strings.Cut(x.path, "?")
 			u = &url.URL{Scheme: c.baseURL.Scheme, Host: c.baseURL.Host, Path: c.baseURL.Path + p, RawQuery: q}
 		} else {
-			u, _ = url.Parse(target)
+			u, _ = url.Parse(x.target)
 		}
 	}
-	return &Response{
+	r := &Response{
 		StatusCode: code, Status: statusLine(code, resp.Header.StatusMessage()), Header: copyHeader(&resp.Header),
-		Body: bytes.Clone(resp.Body()), URL: u, name: name, method: method,
+		Body: body, URL: u, name: x.name, method: x.method,
 	}
+	// Locust's HTTPError names the row name when one is given, else the
+	// final URL.
+	r.errURL = x.target
+	if x.cfg.name != "" {
+		r.errURL = x.cfg.name
+	}
+	return r
 }
 
 // copyHeader copies h into an http.Header with three allocations: the

@@ -22,16 +22,22 @@ func raiseFileLimit(logger *slog.Logger) {
 	}
 }
 
-// warnFileLimit warns when users, each holding one connection, could
-// exceed the open-file limit.
-func warnFileLimit(logger *slog.Logger, users int64) {
+// warnFileLimit warns when users that each hold a connection of their
+// own (ConnectionPerUser) could exceed the open-file limit, and reports
+// whether it warned; the session warns once per worker. Users of the
+// shared keep-alive pool hold no connection while they wait, and the
+// pool never opens more connections than the limit leaves (requests wait
+// for one instead, see sharedConnLimit), so they never bite it.
+func warnFileLimit(logger *slog.Logger, users int64) bool {
 	limit, ok := fileLimit()
 	if !ok || users <= 0 {
-		return
+		return false
 	}
 	if limit < fdReserve || uint64(users) > limit-fdReserve {
-		logger.Warn("users could exceed the open-file limit: each HTTP user holds a connection; "+
-			"raise it (ulimit -n, LimitNOFILE=) or run fewer users per worker",
+		logger.Warn("users with a connection of their own could exceed the open-file limit; "+
+			"raise it (ulimit -n, LimitNOFILE=) or run fewer such users per worker",
 			"users", users, "open_file_limit", limit)
+		return true
 	}
+	return false
 }

@@ -21,6 +21,12 @@ import (
 
 // HTTPUser gives a user its own [HTTPClient]. Embed it in a user struct;
 // the runtime sets Client before OnStart.
+//
+// Users share keep-alive connections (see [HTTPOptions]) unless the run
+// or the class asks for a connection per user
+// ([UserClass.ConnectionPerUser]). Certificates of https targets are
+// verified against the system's roots unless [HTTPOptions].TLS says
+// otherwise (--insecure, --ca-file, --client-cert).
 type HTTPUser struct {
 	// Client is this user's HTTP client, with its own cookie jar.
 	Client *HTTPClient
@@ -38,23 +44,85 @@ type httpBinder interface{ bindHTTP(*HTTPClient) }
 // requests.
 type HTTPClient struct {
 	timeout  time.Duration
+	maxBody  int64
 	base     string
+	badBase  error // why base is unusable, nil when it is fine
 	client   *http.Client
 	recorder stats.Recorder
+	dials    dialFailures
+
+	own    *http.Transport // the user's own connections (ConnectionPerUser), else nil
+	closed atomic.Bool     // the user has exited: own connections are not kept
 }
 
 func newHTTPClient(base string, transport http.RoundTripper, recorder stats.Recorder) *HTTPClient {
+	base = strings.TrimRight(base, "/")
+	return newCheckedHTTPClient(base, checkBase(base), transport, recorder)
+}
+
+// newCheckedHTTPClient is newHTTPClient for a base already checked
+// (trimmed, with checkBase's verdict bad).
+func newCheckedHTTPClient(base string, bad error, transport http.RoundTripper, recorder stats.Recorder) *HTTPClient {
 	return &HTTPClient{
-		base: strings.TrimRight(base, "/"),
-		client: &http.Client{Transport: transport, Jar: &lazyJar{}, CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if len(via) >= maxRedirects {
-				return errTooManyRedirects
-			}
-			return nil
-		}},
+		base:     base,
+		badBase:  bad,
+		client:   &http.Client{Transport: transport, Jar: &lazyJar{}, CheckRedirect: checkRedirect},
 		recorder: recorder,
 	}
 }
+
+// checkRedirect limits the redirects a request follows, and strips the
+// credentials from a redirect from https to http (net/http itself strips
+// them on a redirect to another host).
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= maxRedirects {
+		return errTooManyRedirects
+	}
+	if req.URL.Scheme == "http" && via[len(via)-1].URL.Scheme == "https" {
+		stripSensitive(req.Header)
+	}
+	return nil
+}
+
+// sensitiveHeaders are the headers net/http does not copy to a redirect to
+// another host.
+var sensitiveHeaders = [...]string{"Authorization", "Www-Authenticate", "Cookie", "Cookie2", "Proxy-Authorization", "Proxy-Authenticate"}
+
+func stripSensitive(h http.Header) {
+	for _, k := range sensitiveHeaders {
+		delete(h, k)
+	}
+}
+
+// checkBase returns why base cannot be joined with request paths: it
+// needs an http or https scheme and a host ("localhost:8080" has
+// neither, to the URL parser).
+func checkBase(base string) error {
+	if base == "" {
+		return nil
+	}
+	u, err := url.Parse(base)
+	if err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
+		return nil
+	}
+	return fmt.Errorf("invalid host %q: want a URL with a scheme, like http://%s", base, strings.TrimPrefix(base, "//"))
+}
+
+// close ends the user's own connections when the user has exited; a
+// request still running (an OnStop after a cancel) closes its connection
+// when done.
+func (c *HTTPClient) close() {
+	c.closed.Store(true)
+	if c.own != nil {
+		c.own.CloseIdleConnections()
+	}
+}
+
+// SetMaxBodySize makes a response body longer than n bytes a failure of
+// kind ResponseTooLarge, for every request without a [MaxBodySize] option
+// of its own; 0, the default, means no limit. Either way a body takes
+// only the memory of the bytes received so far.
+func (c *HTTPClient) SetMaxBodySize(n int64) { c.maxBody = max(n, 0) }
 
 // maxRedirects is how many redirects a request follows, as in Python's
 // requests, which Locust's client uses.
@@ -62,13 +130,14 @@ const maxRedirects = 30
 
 var errTooManyRedirects = fmt.Errorf("exceeded %d redirects", maxRedirects)
 
-// newHTTPTransport returns the transport all users share: keep-alive, and
-// room for one idle connection per user to the same host.
+// newHTTPTransport returns a transport like the one all users share:
+// keep-alive, as many connections as requests in flight, and room for
+// all of them to stay idle (for 90 s) for the next requests.
 func newHTTPTransport() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns = 0
 	t.MaxIdleConnsPerHost = 1 << 16
-	t.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	t.DialContext = (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext
 	return t
 }
 
@@ -104,7 +173,7 @@ func (c *HTTPClient) PostForm(ctx context.Context, path string, form url.Values,
 // error as it is: failures already recorded are not reported again as
 // exceptions.
 func (c *HTTPClient) Request(ctx context.Context, method, path string, body []byte, opts ...RequestOption) (*Response, error) {
-	cfg := requestConfig{timeout: c.timeout}
+	cfg := requestConfig{timeout: c.timeout, maxBody: c.maxBody}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -114,7 +183,7 @@ func (c *HTTPClient) Request(ctx context.Context, method, path string, body []by
 		defer cancel()
 	}
 	target := path
-	absolute := strings.Contains(path, "://")
+	absolute := isAbsolute(path)
 	if !absolute {
 		target = c.base + path
 	}
@@ -123,9 +192,10 @@ func (c *HTTPClient) Request(ctx context.Context, method, path string, body []by
 		reader = bytes.NewReader(body)
 	}
 	start := time.Now()
-	if !absolute && c.base == "" {
-		return nil, c.record(method, nameOr(cfg.name, path), start, 0, &RequestError{Method: method, Name: nameOr(cfg.name, path), Kind: "MissingSchema",
-			Err: fmt.Errorf("invalid URL %q: no host; set the class's Host, the master's host or --host", path)})
+	if !absolute {
+		if failure := baseError(c.base, c.badBase, method, nameOr(cfg.name, path)); failure != nil {
+			return nil, c.record(method, failure.Name, start, 0, failure)
+		}
 	}
 	req, err := http.NewRequestWithContext(ctx, method, target, reader)
 	if err != nil {
@@ -137,31 +207,80 @@ func (c *HTTPClient) Request(ctx context.Context, method, path string, body []by
 	for k, vs := range cfg.header {
 		req.Header[k] = vs
 	}
+	req.Close = c.closed.Load()
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return nil, c.record(method, name, start, 0, transportError(ctx, method, name, err))
+		failure := c.record(method, name, start, 0, transportError(ctx, method, name, err))
+		c.dials.after(ctx, err) // after recording: the wait is no part of the request
+		return nil, failure
 	}
-	data, err := readBody(resp.Body, resp.ContentLength)
+	c.dials.after(ctx, nil)
+	r, failure := c.response(ctx, resp, &cfg, name, method, start)
+	return r, c.record(method, name, start, int64(len(r.Body)), failure)
+}
+
+// isAbsolute reports whether a request's path is a whole URL, with a
+// scheme, rather than a path relative to the base URL ("/go?to=http://x"
+// is relative).
+func isAbsolute(path string) bool {
+	i := strings.Index(path, "://")
+	return i > 0 && !strings.ContainsAny(path[:i], "/?#")
+}
+
+// baseError returns the failure of a relative path's request when the
+// base URL is missing or unusable, and nil when it is fine.
+func baseError(base string, bad error, method, name string) *RequestError {
+	switch {
+	case base == "":
+		return &RequestError{Method: method, Name: name, Kind: "MissingSchema",
+			Err: fmt.Errorf("invalid URL %q: no host; set the class's Host, the master's host or --host", name)}
+	case bad != nil:
+		return &RequestError{Method: method, Name: name, Kind: "MissingSchema", Err: bad}
+	}
+	return nil
+}
+
+// response reads resp's body and decides whether the request failed.
+func (c *HTTPClient) response(ctx context.Context, resp *http.Response, cfg *requestConfig, name, method string, start time.Time) (*Response, *RequestError) {
+	data, err := readBody(resp.Body, resp.ContentLength, cfg.maxBody)
 	resp.Body.Close()
+	if c.closed.Load() {
+		c.close()
+	}
 	r := &Response{StatusCode: resp.StatusCode, Status: resp.Status, Header: resp.Header, Body: data, URL: resp.Request.URL,
 		Elapsed: time.Since(start), name: name, method: method}
 	// Locust's HTTPError names the row name when one is given, else the
 	// final URL (made only for a failure, in statusError).
 	r.errURL = cfg.name
 	if err != nil {
-		return r, c.record(method, name, start, int64(len(data)), transportError(ctx, method, name, err))
+		return r, bodyError(ctx, method, name, r.StatusCode, err)
 	}
+	return r, r.judge(cfg.check)
+}
+
+// bodyError classifies an error reading a response body.
+func bodyError(ctx context.Context, method, name string, status int, err error) *RequestError {
+	var big *bodyTooLargeError
+	if errors.As(err, &big) {
+		return &RequestError{Method: method, Name: name, StatusCode: status, Kind: kindResponseTooLarge, Err: err}
+	}
+	return transportError(ctx, method, name, err)
+}
+
+// judge returns the request's failure, nil for a success: check's verdict
+// when there is a check, else the status rule.
+func (r *Response) judge(check func(*Response) error) *RequestError {
 	var failure *RequestError
-	if cfg.check != nil {
-		if cerr := runCheck(cfg.check, r); cerr != nil {
+	if check != nil {
+		if cerr := runCheck(check, r); cerr != nil {
 			if !errors.As(cerr, &failure) {
-				failure = &RequestError{Method: method, Name: name, StatusCode: r.StatusCode, Kind: "CatchResponseError", Err: cerr}
+				failure = &RequestError{Method: r.method, Name: r.name, StatusCode: r.StatusCode, Kind: "CatchResponseError", Err: cerr}
 			}
 		}
 	} else if r.StatusCode >= 400 {
 		failure = r.statusError()
 	}
-	return r, c.record(method, name, start, int64(len(data)), failure)
+	return failure
 }
 
 // runCheck calls check, turning a panic into an error.
@@ -209,6 +328,12 @@ func transportError(ctx context.Context, method, name string, err error) *Reques
 		kind = "TooManyRedirects"
 	case ctx.Err() != nil:
 		kind = kindRequestCancelled
+		// Not the URL (net/http's *url.Error names it): one failure row
+		// for all the requests a stop cuts short, not one per URL.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		err = fmt.Errorf("request cancelled because the user is stopping: %w", err)
 	}
 	return &RequestError{Method: method, Name: name, Kind: kind, Err: err}
@@ -223,24 +348,53 @@ func (r *Response) failureURL() string {
 	return r.errURL
 }
 
-// readBody reads a response body, in one allocation when the server said
-// how long it is.
-func readBody(r io.Reader, length int64) ([]byte, error) {
-	if length < 0 || length > 4<<20 {
-		return io.ReadAll(r)
+// bodyPrealloc is the most readBody allocates before the bytes arrive: a
+// body's announced length is only a promise (a header saying 4 MiB may
+// come with no body at all).
+const bodyPrealloc = 64 << 10
+
+// kindResponseTooLarge is the RequestError kind of a response whose body
+// is longer than the maximum set with [MaxBodySize] or SetMaxBodySize.
+const kindResponseTooLarge = "ResponseTooLarge"
+
+// bodyTooLargeError is a body over the maximum.
+type bodyTooLargeError struct{ max int64 }
+
+func (e *bodyTooLargeError) Error() string {
+	return fmt.Sprintf("response body larger than the maximum of %d bytes", e.max)
+}
+
+// readBody reads a response body of the announced length (-1: unknown)
+// and at most limit bytes (0: no limit). It allocates once when the body
+// is small and as announced; otherwise its memory follows the bytes
+// received. A body over limit is an error of type *bodyTooLargeError,
+// with the first limit bytes.
+func readBody(r io.Reader, length, limit int64) ([]byte, error) {
+	if limit > 0 && length > limit {
+		return nil, &bodyTooLargeError{max: limit}
 	}
-	b := make([]byte, 0, length+1) // +1: room to see io.EOF without growing
+	size := int64(512)
+	if length >= 0 {
+		size = min(length, bodyPrealloc) + 1 // +1: room to see io.EOF without growing
+	}
+	b := make([]byte, 0, size)
 	for {
-		n, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err == io.EOF {
-			return b, nil
-		}
-		if err != nil {
-			return b, err
-		}
 		if len(b) == cap(b) {
 			b = append(b, 0)[:len(b)] // longer than announced: grow
+		}
+		end := cap(b)
+		if limit > 0 {
+			end = int(min(int64(end), limit+1))
+		}
+		n, err := r.Read(b[len(b):end])
+		b = b[:len(b)+n]
+		switch {
+		case limit > 0 && int64(len(b)) > limit:
+			return b[:limit], &bodyTooLargeError{max: limit}
+		case err == io.EOF:
+			return b, nil
+		case err != nil:
+			return b, err
 		}
 	}
 }
@@ -284,6 +438,7 @@ type requestConfig struct {
 	check   func(*Response) error
 	header  http.Header
 	timeout time.Duration
+	maxBody int64
 }
 
 // Name records the request under name instead of its path, to group
@@ -314,6 +469,13 @@ func Header(key, value string) RequestOption {
 // Timeout limits the whole request, body included, to d.
 func Timeout(d time.Duration) RequestOption {
 	return func(c *requestConfig) { c.timeout = d }
+}
+
+// MaxBodySize makes a response body longer than n bytes a failure of kind
+// ResponseTooLarge; the client stops reading it there and closes the
+// connection. 0 means no limit. It overrides the client's SetMaxBodySize.
+func MaxBodySize(n int64) RequestOption {
+	return func(c *requestConfig) { c.maxBody = max(n, 0) }
 }
 
 // Response is a completed HTTP response with its body read.
@@ -382,8 +544,9 @@ type RequestError struct {
 	StatusCode int
 	// Kind is the Python exception name Locust would show: HTTPError,
 	// ConnectionError, Timeout, CatchResponseError, TooManyRedirects, MissingSchema,
-	// InvalidURL, or RequestCancelled for a request cut short because the
-	// user was stopping.
+	// InvalidURL, ResponseTooLarge (a body over [MaxBodySize]), or
+	// RequestCancelled for a request cut short because the user was
+	// stopping.
 	Kind string
 	// Err is the cause, whose text Locust's failure table shows.
 	Err error

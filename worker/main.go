@@ -184,12 +184,17 @@ func (c *Command) Execute(ctx context.Context, cfg Config) int {
 		logOut = f
 	}
 	logger := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
+	httpOpts, err := cfg.httpOptions()
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: error: %v\n", c.name(), err)
+		return ExitUsage
+	}
 
 	if cfg.MasterHost != "" || cfg.Worker {
 		if cfg.CSVPrefix != "" || cfg.JSON || len(cfg.Thresholds) > 0 {
 			logger.Warn("--csv, --json and --threshold apply to standalone runs; as a worker, the master writes the reports")
 		}
-		w := &Worker{MasterHost: cfg.MasterHost, MasterPort: cfg.MasterPort, Host: cfg.Host, Classes: c.Classes, Logger: logger}
+		w := &Worker{MasterHost: cfg.MasterHost, MasterPort: cfg.MasterPort, Host: cfg.Host, Classes: c.Classes, Logger: logger, HTTP: httpOpts}
 		if err := w.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			logger.Error("worker failed", "err", err)
 			return ExitFailure
@@ -206,7 +211,7 @@ func (c *Command) Execute(ctx context.Context, cfg Config) int {
 		Host: cfg.Host, Users: cfg.Users, SpawnRate: cfg.SpawnRate, RunTime: cfg.RunTime,
 		StopTimeout: cfg.StopTimeout, Tags: cfg.Tags, ExcludeTags: cfg.ExcludeTags,
 		Classes: c.Classes, Logger: logger, Output: tables, OnlySummary: cfg.OnlySummary,
-		CSVPrefix: cfg.CSVPrefix, CSVFullHistory: cfg.CSVFullHistory, ResetStats: cfg.ResetStats,
+		CSVPrefix: cfg.CSVPrefix, CSVFullHistory: cfg.CSVFullHistory, ResetStats: cfg.ResetStats, HTTP: httpOpts,
 	}
 	res, err := s.Run(ctx)
 	if err != nil {
@@ -289,6 +294,27 @@ type Config struct {
 	LogFile string
 	// Thresholds are the --threshold criteria.
 	Thresholds []Threshold
+	// Insecure is --insecure: do not verify the target's TLS certificate.
+	Insecure bool
+	// CAFiles is --ca-file: PEM files of the CAs to trust instead of the
+	// system's.
+	CAFiles []string
+	// ClientCert and ClientKey are --client-cert and --client-key: PEM
+	// files of a client certificate and its key.
+	ClientCert, ClientKey string
+	// ConnectionPerUser is --connection-per-user: each user has its own
+	// HTTP connections instead of the shared keep-alive pool.
+	ConnectionPerUser bool
+}
+
+// httpOptions returns the HTTP options the configuration asks for, reading
+// the TLS files it names.
+func (cfg *Config) httpOptions() (HTTPOptions, error) {
+	tlsConfig, err := TLSFiles{Insecure: cfg.Insecure, CAFiles: cfg.CAFiles, CertFile: cfg.ClientCert, KeyFile: cfg.ClientKey}.Config()
+	if err != nil {
+		return HTTPOptions{}, fmt.Errorf("TLS options: %w", err)
+	}
+	return HTTPOptions{TLS: tlsConfig, ConnectionPerUser: cfg.ConnectionPerUser}, nil
 }
 
 // flagSpec is one option of the command line.
@@ -299,7 +325,7 @@ type flagSpec struct {
 
 // flagGroups returns the groups of the help text, in order.
 func flagGroups() []string {
-	return []string{"Common options", "Worker options", "Tag options", "Request statistics options", "Logging options", "Other options", "Custom options"}
+	return []string{"Common options", "HTTP options", "Worker options", "Tag options", "Request statistics options", "Logging options", "Other options", "Custom options"}
 }
 
 func (cfg *Config) specs(custom []option) []flagSpec {
@@ -308,6 +334,11 @@ func (cfg *Config) specs(custom []option) []flagSpec {
 		{"r", "spawn-rate", "LOCUST_SPAWN_RATE", "RATE", "users started per second", "Common options", floatValue{&cfg.SpawnRate}},
 		{"t", "run-time", "LOCUST_RUN_TIME", "TIME", "stop after this long, e.g. 300s, 20m, 1h30m; 0 runs until stopped", "Common options", durationValue{&cfg.RunTime}},
 		{"H", "host", "LOCUST_HOST", "URL", "target base URL, e.g. http://10.21.32.33", "Common options", stringValue{&cfg.Host}},
+		{"", "insecure", "LOCUST_INSECURE", "", "do not verify the target's TLS certificate (by default it is verified against the system's CAs)", "HTTP options", boolValue{&cfg.Insecure}},
+		{"", "ca-file", "LOCUST_CA_FILE", "FILE,...", "trust the CAs in these PEM files instead of the system's", "HTTP options", listValue{&cfg.CAFiles}},
+		{"", "client-cert", "LOCUST_CLIENT_CERT", "FILE", "present this PEM client certificate (its key in the same file unless --client-key)", "HTTP options", stringValue{&cfg.ClientCert}},
+		{"", "client-key", "LOCUST_CLIENT_KEY", "FILE", "the PEM key of --client-cert", "HTTP options", stringValue{&cfg.ClientKey}},
+		{"", "connection-per-user", "LOCUST_CONNECTION_PER_USER", "", "give each user HTTP connections of its own, as Python Locust users have, instead of the keep-alive connections all users share (for tests of a server's connection limits)", "HTTP options", boolValue{&cfg.ConnectionPerUser}},
 		{"", "worker", "LOCUST_MODE_WORKER", "", "run as a worker of a Locust master (at 127.0.0.1 unless --master-host)", "Worker options", boolValue{&cfg.Worker}},
 		{"", "master-host", "LOCUST_MASTER_NODE_HOST", "HOST", "run as a worker of the Locust master on this host", "Worker options", stringValue{&cfg.MasterHost}},
 		{"", "master-port", "LOCUST_MASTER_NODE_PORT", "PORT", "the Locust master's port", "Worker options", intValue{&cfg.MasterPort}},
@@ -401,6 +432,10 @@ func ParseArgs(args []string, getenv func(string) string, classes ...*UserClass)
 		return cfg, errors.New("--csv-full-history requires --csv")
 	case cfg.ExitCodeOnError < 0 || cfg.ExitCodeOnError > 255:
 		return cfg, fmt.Errorf("--exit-code-on-error %d out of range 0-255", cfg.ExitCodeOnError)
+	case checkBase(cfg.Host) != nil:
+		return cfg, fmt.Errorf("-H/--host %q is not a URL: give its scheme, e.g. http://%s", cfg.Host, strings.TrimPrefix(cfg.Host, "//"))
+	case cfg.ClientKey != "" && cfg.ClientCert == "":
+		return cfg, errors.New("--client-key requires --client-cert")
 	}
 	if _, err := parseLevel(cfg.LogLevel); err != nil {
 		return cfg, err

@@ -2,6 +2,8 @@ package worker
 
 import (
 	"fmt"
+	"math"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -62,26 +64,39 @@ func (o *Option[T]) Name() string { return o.name }
 
 // Set sets the value from its command-line text.
 func (o *Option[T]) Set(s string) error {
-	var v any
+	var v T
 	var err error
-	switch any(o.def).(type) {
-	case bool:
-		v, err = strconv.ParseBool(s)
-	case int:
-		v, err = strconv.Atoi(s)
-	case float64:
-		v, err = strconv.ParseFloat(s, 64)
-	case string:
-		v = s
-	case time.Duration:
-		v, err = parseRunTime(s)
+	switch e := reflect.ValueOf(&v).Elem(); optionKind[T]() {
+	case reflect.Bool:
+		var b bool
+		b, err = strconv.ParseBool(s)
+		e.SetBool(b)
+	case reflect.Int:
+		var n int
+		n, err = strconv.Atoi(s)
+		e.SetInt(int64(n))
+	case reflect.Float64:
+		var f float64
+		f, err = strconv.ParseFloat(s, 64)
+		e.SetFloat(f)
+	case reflect.String:
+		e.SetString(s)
+	case reflect.Int64: // time.Duration, the only int64 type OptionValue allows
+		var d time.Duration
+		d, err = parseRunTime(s)
+		e.SetInt(int64(d))
 	}
 	if err != nil {
 		return fmt.Errorf("option --%s: %q is not a %T", o.name, s, o.def)
 	}
-	t := v.(T)
-	o.value.Store(&t)
+	o.value.Store(&v)
 	return nil
+}
+
+// optionKind returns the kind of T: OptionValue allows named types (type
+// Ratio float64), so T is told by its kind, never by a type switch.
+func optionKind[T OptionValue]() reflect.Kind {
+	return reflect.TypeFor[T]().Kind()
 }
 
 // String returns the current value as command-line text.
@@ -93,10 +108,7 @@ func (o *Option[T]) String() string {
 }
 
 // IsBoolFlag lets a bool option stand alone on the command line.
-func (o *Option[T]) IsBoolFlag() bool {
-	_, ok := any(o.def).(bool)
-	return ok
-}
+func (o *Option[T]) IsBoolFlag() bool { return optionKind[T]() == reflect.Bool }
 
 func (o *Option[T]) optionName() string  { return o.name }
 func (o *Option[T]) optionUsage() string { return o.usage }
@@ -118,52 +130,64 @@ func (o *Option[T]) setFromMaster(v any) error {
 		}
 		return nil
 	}
-	var out any
-	switch any(o.def).(type) {
-	case bool:
+	var out T
+	if err := masterValue(reflect.ValueOf(&out).Elem(), v); err != nil {
+		return fmt.Errorf("option %s: %w", o.key(), err)
+	}
+	o.value.Store(&out)
+	return nil
+}
+
+// masterValue sets out, an option's value of one of OptionValue's kinds,
+// from v, a non-string value of a master's parsed_options.
+func masterValue(out reflect.Value, v any) error {
+	switch out.Kind() {
+	case reflect.Bool:
 		b, ok := v.(bool)
 		if !ok {
-			return fmt.Errorf("option %s: master sent %T %v, want a bool", o.key(), v, v)
+			return fmt.Errorf("master sent %T %v, want a bool", v, v)
 		}
-		out = b
-	case int:
+		out.SetBool(b)
+	case reflect.Int:
 		switch n := v.(type) {
 		case int64:
-			out = int(n)
+			out.SetInt(n)
 		case float64:
-			out = int(n)
-		default:
-			return fmt.Errorf("option %s: master sent %T %v, want a number", o.key(), v, v)
-		}
-	case float64:
-		switch n := v.(type) {
-		case int64:
-			out = float64(n)
-		case float64:
-			out = n
-		default:
-			return fmt.Errorf("option %s: master sent %T %v, want a number", o.key(), v, v)
-		}
-	case string:
-		out = fmt.Sprint(v)
-	case time.Duration:
-		switch n := v.(type) {
-		case int64:
-			out = time.Duration(n) * time.Second
-		case float64:
-			out = time.Duration(n * float64(time.Second))
-		case string:
-			d, err := parseRunTime(n)
-			if err != nil {
-				return fmt.Errorf("option %s: %w", o.key(), err)
+			if n != math.Trunc(n) || math.Abs(n) > 1<<53 {
+				return fmt.Errorf("master sent %v, want a whole number", n)
 			}
-			out = d
+			out.SetInt(int64(n))
 		default:
-			return fmt.Errorf("option %s: master sent %T %v, want a duration", o.key(), v, v)
+			return fmt.Errorf("master sent %T %v, want a number", v, v)
+		}
+	case reflect.Float64:
+		switch n := v.(type) {
+		case int64:
+			out.SetFloat(float64(n))
+		case float64:
+			out.SetFloat(n)
+		default:
+			return fmt.Errorf("master sent %T %v, want a number", v, v)
+		}
+	case reflect.String:
+		out.SetString(fmt.Sprint(v))
+	case reflect.Int64: // time.Duration
+		switch n := v.(type) {
+		case int64:
+			if n > math.MaxInt64/int64(time.Second) || n < math.MinInt64/int64(time.Second) {
+				return fmt.Errorf("master sent %d seconds, more than a duration holds", n)
+			}
+			out.SetInt(int64(time.Duration(n) * time.Second))
+		case float64:
+			d := n * float64(time.Second)
+			if math.IsNaN(d) || math.Abs(d) >= math.MaxInt64 {
+				return fmt.Errorf("master sent %v seconds, not a duration", n)
+			}
+			out.SetInt(int64(d))
+		default:
+			return fmt.Errorf("master sent %T %v, want a duration", v, v)
 		}
 	}
-	t := out.(T)
-	o.value.Store(&t)
 	return nil
 }
 

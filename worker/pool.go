@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"net/http"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -23,7 +22,7 @@ const stopGrace = 2 * time.Second
 // exceptionFunc receives an unexpected task error or panic.
 type exceptionFunc func(msg, traceback string)
 
-// pool runs users: one goroutine per user, grouped by class, brought to
+// pool runs users (on executors, see userloop.go), grouped by class, brought to
 // target counts on demand. Both the master session and the standalone
 // runner drive a pool.
 type pool struct {
@@ -31,39 +30,58 @@ type pool struct {
 	collector *stats.Collector
 	logger    *slog.Logger
 	exception exceptionFunc
-	transport http.RoundTripper
+	transport *connections
 	limiter   *logLimiter
 
+	clock   clock      // the spawner's time source (spawn.go)
 	spawnMu sync.Mutex // serializes setTarget's and stopAllWithin's changes of the users
 
+	// live counts each class's running users, as len(running[name]), so
+	// that the session and the reports read counts without taking mu: a
+	// spawn or a crowd of exiting users must never hold up a heartbeat or
+	// a report. It is made once, for the classes the pool knows.
+	live  map[string]*atomic.Int64
+	extra atomic.Pointer[[]string] // class names the last target asked for that the pool does not know
+
 	mu          sync.Mutex
-	running     map[string][]*userRun
+	running     map[string][]*userRun // guarded by mu; change with setRunningLocked
 	leaving     map[*userRun]struct{} // asked to stop, not yet exited
-	extra       []string              // class names the last target asked for that the pool does not know
 	host        string
 	stopTimeout time.Duration
 	tags        tagFilter
 	stopTest    func()
 	nextID      uint64
 	users       sync.WaitGroup
+
+	work         chan *userRun // hands users to idle executors (userloop.go)
+	executorIdle time.Duration // how long an idle executor waits for work
 }
 
-// userRun is the runtime's handle on one user goroutine. It is one
-// allocation per user, with the user's context (&r.userEnv) in it.
+// userRun is the runtime's handle on one user. It is one allocation per
+// user, with the user's context (&r.userEnv) in it. A user has no
+// goroutine of its own: executors run it (userloop.go).
 type userRun struct {
 	userEnv
 	cancel context.CancelFunc // cancels the user's context
 	config *userConfig        // shared by the users started together
 	user   User               // once made
 	tasks  setNode            // the user's own tasks, once compiled
-	// stopping is set to ask for a graceful stop, and pause is fired at
-	// once after it (see stop): a waiting user waits on pause alone.
+	// stopping is set to ask for a graceful stop; stop then takes a
+	// waiting user back from its wait (see userloop.go).
 	stopping atomic.Bool
-	pause    *time.Timer // the wait between tasks; stopped when not waiting
+	state    atomic.Int32 // userRunning or userWaiting
+	pause    *time.Timer  // the wait between tasks: wakes the user; stopped when not waiting
+
+	// Owned by the executor running the user:
+	frames   []setFrame  // the sets the user is in, its own tasks first; nil before it began
+	frameBuf [1]setFrame // frames' room for users that never enter a nested set
+	begun    bool        // the user's first step has run (begin)
+	done     bool        // the user has ended (exit ran)
 
 	// Guarded by pool.mu:
-	listed   bool      // in pool.running
-	exited   bool      // the goroutine has returned (or is about to)
+	listed   bool // in pool.running, at index slot
+	slot     int
+	exited   bool      // the user has ended (or is about to)
 	stopWait *stopWait // the stopRuns waiting for this user, if any
 }
 
@@ -81,15 +99,23 @@ type stopWait struct {
 }
 
 func newPool(classes map[string]*UserClass, collector *stats.Collector, logger *slog.Logger, exception exceptionFunc) *pool {
+	live := make(map[string]*atomic.Int64, len(classes))
+	for name := range classes {
+		live[name] = new(atomic.Int64)
+	}
 	return &pool{
-		classes:   classes,
-		collector: collector,
-		logger:    logger,
-		exception: exception,
-		transport: newHTTPTransport(),
-		limiter:   newLogLimiter(time.Second),
-		running:   make(map[string][]*userRun),
-		leaving:   make(map[*userRun]struct{}),
+		clock:        realClock{},
+		live:         live,
+		classes:      classes,
+		collector:    collector,
+		logger:       logger,
+		exception:    exception,
+		transport:    newConnections(HTTPOptions{}),
+		limiter:      newLogLimiter(time.Second),
+		running:      make(map[string][]*userRun),
+		work:         make(chan *userRun),
+		executorIdle: executorIdle,
+		leaving:      make(map[*userRun]struct{}),
 	}
 }
 
@@ -127,43 +153,120 @@ func (p *pool) requestStopTest(class *UserClass) {
 }
 
 // setTarget starts and stops users until each class runs exactly the
-// count target gives it. Classes target leaves out keep their users.
-// Surplus users are stopped gracefully; setTarget returns once they are
-// gone, or once ctx is done.
+// count target gives it, starting new users at once. Classes target leaves
+// out keep their users. Surplus users are stopped gracefully; setTarget
+// returns once they are gone, or once ctx is done.
 func (p *pool) setTarget(ctx context.Context, target map[string]int64) {
+	p.setTargetOver(ctx, target, 0)
+}
+
+// setTargetOver is setTarget with the new users spread evenly over the
+// duration `over` (see spawn.go). A spread step ends early, with fewer
+// users than target, when ctx is done.
+func (p *pool) setTargetOver(ctx context.Context, target map[string]int64, over time.Duration) {
 	p.spawnMu.Lock()
 	p.mu.Lock()
-	var surplus []*userRun
-	p.extra = p.extra[:0]
+	surplus, starts := p.planLocked(target)
+	timeout := p.stopTimeout
+	p.mu.Unlock()
+	var stopped chan struct{}
+	if len(surplus) > 0 { // stop the surplus while the new users start
+		stopped = make(chan struct{})
+		go func() { defer close(stopped); p.stopRuns(ctx, surplus, timeout) }()
+	}
+	p.startSpread(ctx, starts, over)
+	p.spawnMu.Unlock()
+	if stopped != nil {
+		<-stopped
+	}
+}
+
+// planLocked compares target with the running users: it takes the surplus
+// users out of the running ones and returns them, and returns how many
+// users of each class to start. It logs the classes target names that the
+// pool does not know.
+func (p *pool) planLocked(target map[string]int64) (surplus []*userRun, starts []classStart) {
+	var extra, asked []string
 	for _, name := range slices.Sorted(maps.Keys(target)) {
 		want := target[name]
 		class, ok := p.classes[name]
 		if !ok {
 			if want > 0 {
-				p.logger.Error("the master asked for users of a class this worker does not have; running none",
-					"class", name, "users", want, "known", slices.Sorted(maps.Keys(p.classes)))
+				asked = append(asked, name)
 			}
-			p.extra = append(p.extra, name)
+			extra = append(extra, name)
 			continue
 		}
-		have := int64(len(p.running[name]))
+		runs := p.running[name]
+		have := int64(len(runs))
 		switch {
 		case want > have:
-			p.startLocked(class, int(want-have))
+			starts = append(starts, classStart{class: class, n: int(want - have)})
 		case want < have:
-			runs := p.running[name]
 			cut := len(runs) - int(have-want)
 			for _, r := range runs[cut:] {
 				r.listed = false
 			}
 			surplus = append(surplus, runs[cut:]...)
-			p.running[name] = slices.Clip(runs[:cut])
+			p.setRunningLocked(name, slices.Clip(runs[:cut]))
 		}
 	}
-	timeout := p.stopTimeout
-	p.mu.Unlock()
-	p.spawnMu.Unlock()
-	p.stopRuns(ctx, surplus, timeout)
+	p.extra.Store(&extra)
+	p.logUnknownClasses(asked)
+	return surplus, starts
+}
+
+// logUnknownClasses logs, in one line a second at most, the classes a
+// target asks users of that the pool does not know: a few of their names
+// (cut short: the master chose them) and how many there are.
+func (p *pool) logUnknownClasses(asked []string) {
+	if len(asked) == 0 || !p.limiter.allow("unknown-classes") {
+		return
+	}
+	names := make([]string, 0, min(len(asked), 5))
+	for _, name := range asked[:min(len(asked), 5)] {
+		names = append(names, stats.Truncate(name, 64))
+	}
+	args := []any{"class", names[0], "known", slices.Sorted(maps.Keys(p.classes))}
+	if len(asked) > 1 {
+		args = append(args, "other_classes", names[1:], "count", len(asked))
+	}
+	p.logger.Error("the master asked for users of a class this worker does not have; running none", args...)
+}
+
+// unlistLocked takes a user that stopped itself out of the running users
+// in constant time: the last running user of its class takes its slot, so
+// that 200,000 users ending on their own cost 200,000 steps, not 200,000²
+// (ErrStopUser).
+func (p *pool) unlistLocked(r *userRun) {
+	runs := p.running[r.class.name]
+	last := runs[len(runs)-1]
+	runs[r.slot], last.slot = last, r.slot
+	runs[len(runs)-1] = nil
+	p.setRunningLocked(r.class.name, runs[:len(runs)-1])
+	r.listed = false
+}
+
+// ownConnectionUsers returns how many of target's users hold connections
+// of their own (ConnectionPerUser), each a file descriptor.
+func (p *pool) ownConnectionUsers(target map[string]int64) int64 {
+	var n int64
+	for name, want := range target {
+		if c, ok := p.classes[name]; ok && (c.perUser || p.transport.perUser) {
+			n += want
+		}
+	}
+	return n
+}
+
+// setRunningLocked sets the running users of a class, and its count.
+func (p *pool) setRunningLocked(name string, runs []*userRun) {
+	if len(runs) == 0 {
+		delete(p.running, name)
+	} else {
+		p.running[name] = runs
+	}
+	p.live[name].Store(int64(len(runs)))
 }
 
 // stopAll stops every user, gracefully within the stop timeout, and
@@ -183,7 +286,7 @@ func (p *pool) stopAllWithin(ctx context.Context, timeout time.Duration) {
 			r.listed = false
 		}
 		all = append(all, runs...)
-		delete(p.running, name)
+		p.setRunningLocked(name, nil)
 	}
 	for r := range p.leaving { // surplus of an earlier spawn, still finishing
 		all = append(all, r)
@@ -198,20 +301,24 @@ func (p *pool) stopAllWithin(ctx context.Context, timeout time.Duration) {
 
 // counts returns the running users per class: every class the pool knows,
 // plus classes the last target named that it does not know, at zero.
+//
+// It takes no lock: a spawn or stop in progress never delays it.
 func (p *pool) counts() map[string]int64 {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := make(map[string]int64, len(p.classes)+len(p.extra))
-	for name := range p.classes {
-		out[name] = int64(len(p.running[name]))
+	var extra []string
+	if e := p.extra.Load(); e != nil {
+		extra = *e
 	}
-	for _, name := range p.extra {
+	out := make(map[string]int64, len(p.live)+len(extra))
+	for name, n := range p.live {
+		out[name] = n.Load()
+	}
+	for _, name := range extra {
 		out[name] = 0
 	}
 	return out
 }
 
-// wait blocks until every user goroutine ever started has returned.
+// wait blocks until every user ever started has ended.
 func (p *pool) wait() { p.users.Wait() }
 
 // waitWithin is wait for at most d. Users whose task ignores its
@@ -229,38 +336,22 @@ func (p *pool) waitWithin(d time.Duration) bool {
 	}
 }
 
-// startBatch is how many users startLocked starts before it lets go of
-// p.mu for a moment, so that a spawn of a million users does not hold up
-// counts (the reports) or exiting users for seconds.
-const startBatch = 4096
-
-// startLocked starts n users of class. It is called with p.mu held, and
-// with p.spawnMu held so that no other change of the users comes in while
-// it lets go of p.mu between batches.
-func (p *pool) startLocked(class *UserClass, n int) {
-	config := &userConfig{host: p.host, tags: p.tags}
-	if config.host == "" {
-		config.host = class.host
+// startOneLocked starts one user of class with config. It is called
+// with p.mu held.
+func (p *pool) startOneLocked(class *UserClass, config *userConfig) {
+	p.nextID++
+	r := &userRun{
+		userEnv: userEnv{id: p.nextID, class: class, recorder: p.collector.Recorder(p.nextID), pool: p},
+		config:  config,
+		listed:  true,
 	}
-	p.running[class.name] = slices.Grow(p.running[class.name], n)
-	for started := 0; started < n; started++ {
-		if started > 0 && started%startBatch == 0 {
-			p.mu.Unlock()
-			p.mu.Lock()
-		}
-		p.nextID++
-		r := &userRun{
-			userEnv: userEnv{id: p.nextID, class: class, recorder: p.collector.Recorder(p.nextID), pool: p},
-			config:  config,
-			pause:   time.NewTimer(time.Hour),
-			listed:  true,
-		}
-		r.pause.Stop()
-		r.Context, r.cancel = context.WithCancel(context.Background())
-		p.running[class.name] = append(p.running[class.name], r)
-		p.users.Add(1)
-		go r.run()
-	}
+	r.pause = time.AfterFunc(time.Hour, r.wake)
+	r.pause.Stop()
+	r.Context, r.cancel = context.WithCancel(context.Background())
+	r.slot = len(p.running[class.name])
+	p.setRunningLocked(class.name, append(p.running[class.name], r))
+	p.users.Add(1)
+	p.submit(r)
 }
 
 // stopRuns asks runs to stop, cancels the ones still busy after timeout
@@ -333,56 +424,29 @@ func (w *stopWait) release() {
 	}
 }
 
-// run is the body of one user goroutine.
-//
-// A user spends its life waiting between tasks, and a waiting user must
-// fit in the 2 KB stack a goroutine starts with: one that outgrows it
-// gets a 4 KB stack, which it keeps, and growing was most of the cost of
-// starting a user. So a waiting user has few and small frames (run and
-// runTasks, which waits on one channel), and everything else runs in
-// calls that return before the first wait (start, prepare, runTask, task
-// sets, exit). Few frames also make the garbage collector's scan of a
-// million waiting users' stacks cheaper.
-func (r *userRun) run() {
-	defer r.exit()
-	if !r.start() {
-		return
-	}
-	if root, wait := r.prepare(); root != nil {
-		r.runTasks(root, wait, 0) // the user's own tasks: a set with no wait or hooks of its own
-	}
-}
-
-// start makes the user and gives it its HTTP client. It returns false,
-// once the user is asked to stop, when the constructor fails.
+// start makes the user and gives it its HTTP client. It returns false
+// when the constructor fails.
 func (r *userRun) start() bool {
 	user, err := r.pool.newUser(r.class)
 	if err != nil {
 		r.pool.report(r.class, "constructor", err)
-		r.awaitStop()
 		return false
 	}
-	if b, ok := user.(fastHTTPBinder); ok {
-		b.bindFastHTTP(r.config.host, r.recorder)
-	} else if b, ok := user.(httpBinder); ok {
-		b.bindHTTP(newHTTPClient(r.config.host, r.pool.transport, r.recorder))
-	}
+	r.pool.transport.bind(r, user)
 	r.user = user
 	return true
 }
 
-// prepare runs OnStart and compiles the user's tasks. It returns a nil
-// root when the user must stop: at once when OnStart says so, once the
-// user is asked to stop when it has nothing to do.
-func (r *userRun) prepare() (root *setNode, wait WaitTime) {
+// prepare runs OnStart and compiles the user's tasks into r.tasks.
+func (r *userRun) prepare() prepared {
 	if r.onStart() {
-		return nil, nil
+		return prepareStop
 	}
 	if err := compile(&r.tasks, r.userTasks(), &r.config.tags); err != nil {
 		r.idle(err)
-		return nil, nil
+		return preparePark
 	}
-	return &r.tasks, r.waitTime()
+	return prepareRun
 }
 
 // onStart runs the user's OnStart, if it has one, and reports whether the
@@ -401,10 +465,10 @@ func (r *userRun) userTasks() (tasks []Task) {
 }
 
 // waitTime returns the user's wait time: its WaitTime method or its
-// class's.
+// class's. It calls no user code (nextWait does, recovering panics).
 func (r *userRun) waitTime() WaitTime {
 	if w, ok := r.user.(Waiter); ok {
-		return WaitTimeFunc(w.WaitTime)
+		return waiterWait{w}
 	}
 	if r.class.wait != nil {
 		return perUser(r.class.wait)
@@ -412,34 +476,14 @@ func (r *userRun) waitTime() WaitTime {
 	return nil
 }
 
-// idle logs why the user has nothing to do and returns once it is asked
-// to stop.
+// idle logs why the user has nothing to do.
 func (r *userRun) idle(err error) {
 	if r.pool.limiter.allow("no-tasks:" + r.class.name) {
 		r.pool.logger.Error("user has nothing to do", "class", r.class.name, "err", err)
 	}
-	r.awaitStop()
 }
 
-// stop asks the user to stop gracefully. It is called from other
-// goroutines than the user's, more than once when a stop overtakes a
-// ramp-down. A user between tasks waits for its pause
-// timer only, so stop fires the timer at once. The user sets the timer
-// after each task and then looks at stopping (see runTasks), so whichever
-// of the two Resets comes last, the user sees the stop.
-func (r *userRun) stop() {
-	r.stopping.Store(true)
-	r.pause.Reset(0)
-}
-
-// awaitStop returns once the user is asked to stop.
-func (r *userRun) awaitStop() {
-	for !r.stopping.Load() {
-		<-r.pause.C
-	}
-}
-
-// exit is the last thing a user goroutine does. It runs the user's
+// exit is the last thing a user does (see finish). It runs the user's
 // OnStop, takes the user out of the running users, so that a user that
 // stopped itself (ErrStopUser) no longer counts, as in Locust, and the
 // next spawn replaces it, and tells a stopRuns waiting for the user.
@@ -452,11 +496,7 @@ func (r *userRun) exit() {
 	p := r.pool
 	p.mu.Lock()
 	if r.listed {
-		runs := p.running[r.class.name]
-		if i := slices.Index(runs, r); i >= 0 {
-			p.running[r.class.name] = slices.Delete(runs, i, i+1)
-		}
-		r.listed = false
+		p.unlistLocked(r)
 	}
 	r.exited = true
 	delete(p.leaving, r)
@@ -502,11 +542,15 @@ func (r *userRun) runStopHook(what string, hook func(context.Context) error) {
 func (p *pool) call(ctx context.Context, fn func(context.Context) error) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			err = &panicError{value: v, stack: debug.Stack()}
+			err = recovered(v)
 		}
 	}()
 	return fn(ctx)
 }
+
+// recovered returns the panic v, just recovered by a deferred function,
+// with the stack where it happened.
+func recovered(v any) *panicError { return &panicError{value: v, stack: debug.Stack()} }
 
 // handle deals with what a task or hook returned and reports whether the
 // user must stop.
@@ -533,8 +577,10 @@ func (p *pool) report(class *UserClass, what string, err error) {
 	if errors.As(err, &pe) {
 		trace = fmt.Sprintf("panic in %s.%s: %v\n%s", class.name, what, pe.value, pe.stack)
 	}
-	if p.limiter.allow("exception:" + class.name + "." + what) {
-		p.logger.Error("user code failed", "class", class.name, "in", what, "err", msg)
+	// The log has a line a second per hook; each line counts the
+	// exceptions it stands for, so the log keeps the true count.
+	if ok, skipped := p.limiter.allowAt("exception:"+class.name+"."+what, time.Now()); ok {
+		p.logger.Error("user code failed", "class", class.name, "in", what, "err", stats.Truncate(msg, maxExceptionMsg), "count", skipped+1)
 	}
 	if p.exception != nil {
 		p.exception(msg, trace)
@@ -571,27 +617,57 @@ func (f *tagFilter) match(tags []string) bool {
 	return false
 }
 
-// logLimiter lets one log line per key through per interval.
+// logLimiter lets one log line per key through per interval, and counts
+// the lines it holds back.
 type logLimiter struct {
 	every time.Duration
 	mu    sync.Mutex
-	last  map[string]time.Time
+	last  map[string]*limited
 }
+
+// limited is a logLimiter key's state.
+type limited struct {
+	at      time.Time // when a line last went through
+	skipped int64     // lines held back since
+}
+
+// maxLimiterKeys bounds a logLimiter's keys: beyond it, keys idle for an
+// interval are forgotten (a key's first line always goes through).
+const maxLimiterKeys = 1024
 
 func newLogLimiter(every time.Duration) *logLimiter {
-	return &logLimiter{every: every, last: make(map[string]time.Time)}
+	return &logLimiter{every: every, last: make(map[string]*limited)}
 }
 
+// allow reports whether a line with key may be logged now.
 func (l *logLimiter) allow(key string) bool {
-	now := time.Now()
+	ok, _ := l.allowAt(key, time.Now())
+	return ok
+}
+
+// allowAt reports whether a line with key may be logged at now and, when
+// it may, how many lines with key it held back since the previous one.
+func (l *logLimiter) allowAt(key string, now time.Time) (ok bool, skipped int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if last, ok := l.last[key]; ok && now.Sub(last) < l.every {
-		return false
+	if s, found := l.last[key]; found {
+		if now.Sub(s.at) < l.every {
+			s.skipped++
+			return false, 0
+		}
+		skipped, s.at, s.skipped = s.skipped, now, 0
+		return true, skipped
 	}
-	if len(l.last) > 1024 {
-		clear(l.last)
+	if len(l.last) >= maxLimiterKeys {
+		for k, s := range l.last {
+			if now.Sub(s.at) >= l.every {
+				delete(l.last, k)
+			}
+		}
+		if len(l.last) >= maxLimiterKeys { // all busy: forget the held-back counts
+			clear(l.last)
+		}
 	}
-	l.last[key] = now
-	return true
+	l.last[key] = &limited{at: now}
+	return true, 0
 }

@@ -1,11 +1,15 @@
 package worker
 
+// This file owns the heartbeat's figures about the worker process: its
+// recent CPU use and its resident memory. How the operating system is
+// asked for the CPU time is in process_unix.go, process_windows.go and
+// process_other.go.
+
 import (
 	"os"
 	"runtime/metrics"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -18,24 +22,24 @@ type processSampler struct {
 
 // sample returns the CPU used since the previous call as a percentage of
 // one core (200 means two cores busy, like psutil's cpu_percent) and the
-// resident set size in bytes.
+// resident set size in bytes. Where the platform cannot tell the process's
+// CPU time (processCPUTime returns 0) the percentage is 0.
 func (p *processSampler) sample(now time.Time) (cpuPercent float64, rss int64) {
-	cpu := processCPUTime()
+	return p.cpuPercent(now, processCPUTime()), residentBytes()
+}
+
+// cpuPercent records that the process had used cpu by now and returns its
+// use since the previous call as a percentage of one core: 0 on the first
+// call, and never negative.
+func (p *processSampler) cpuPercent(now time.Time, cpu time.Duration) float64 {
+	var percent float64
 	if !p.lastWall.IsZero() {
 		if wall := now.Sub(p.lastWall); wall > 0 {
-			cpuPercent = 100 * float64(cpu-p.lastCPU) / float64(wall)
+			percent = 100 * float64(cpu-p.lastCPU) / float64(wall)
 		}
 	}
 	p.lastWall, p.lastCPU = now, cpu
-	return max(cpuPercent, 0), residentBytes()
-}
-
-func processCPUTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return max(percent, 0)
 }
 
 // residentBytes reads the resident set size from /proc where it exists and

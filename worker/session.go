@@ -38,7 +38,8 @@ const (
 	// them before it sends the final report anyway.
 	cancelGrace = 100 * time.Millisecond
 	// maxPendingReports bounds the reports kept while they cannot be sent
-	// (200 reports are 10 minutes of statistics).
+	// (200 reports are 10 minutes of statistics); beyond it the unsent ones
+	// are merged into one.
 	maxPendingReports = 200
 	// masterHeartbeatTimeout is how long a master that sends heartbeats
 	// (Locust 2.19 and later) may go quiet before the worker concludes it
@@ -88,19 +89,29 @@ type session struct {
 	noMasterTimeout time.Duration
 	// maxUsers caps the users a spawn may ask for.
 	maxUsers int64
-	// limiter rate-limits repetitive log lines (bad input, lost master).
-	limiter *logLimiter
+	// limiter rate-limits repetitive log lines (bad input, lost master),
+	// and logBudget all of them together.
+	limiter   *logLimiter
+	logBudget lineBudget
 
 	state atomic.Value // string: what heartbeats report
+	gaps  gapMeter     // the gaps between heartbeats (heartbeat.go)
+	// beforeQuit, if set, runs before the final report: it sends what
+	// is held back (the exceptions' counts).
+	beforeQuit func()
 
 	reportNow chan struct{} // asks the reports goroutine for a report at once
 
 	statsMu sync.Mutex
-	pending []protocol.StatsMessage
-	dropped int // reports dropped because pending was full
+	pending []*pendingReport // until written; see pending.go
+	dropped int64            // requests of reports that could not be encoded
+
+	// acked mirrors registered for the reports goroutine: reports go out
+	// only to a master that has registered this worker (pending.go).
+	acked atomic.Bool
 
 	// Owned by the loop goroutine.
-	registered     bool // acked since the last connect or client_stopped
+	registered     bool // acked since the last connect or client_stopped; set with setRegistered
 	everAcked      bool
 	connected      bool
 	reconnectAsked bool      // the master sent reconnect: it still knows this worker
@@ -115,6 +126,7 @@ type session struct {
 	stopTimeout    time.Duration
 	custom         []option
 	optionsWarned  map[string]bool
+	fdWarned       bool // the open-file limit warning was logged
 }
 
 // job is user work started by the loop: applying a spawn, or stopping.
@@ -128,7 +140,13 @@ type job struct {
 type jobDone struct{ job *job }
 
 func (s *session) setState(state string) { s.state.Store(state) }
-func (s *session) currentState() string  { return s.state.Load().(string) }
+
+// setRegistered records whether the master has registered this worker.
+func (s *session) setRegistered(v bool) {
+	s.registered = v
+	s.acked.Store(v)
+}
+func (s *session) currentState() string { return s.state.Load().(string) }
 
 // send encodes m and queues it; failures are logged at debug level, since
 // the transport reports disconnects as events.
@@ -145,12 +163,67 @@ func (s *session) send(m protocol.Message) error {
 	return nil
 }
 
+// countsForLog returns user counts fit for one log line: the counts
+// themselves for a few classes, else the total and the number of classes
+// (a master's message may name any number of them).
+func countsForLog(counts map[string]int64) any {
+	if len(counts) <= 20 {
+		return counts
+	}
+	return fmt.Sprintf("%d users in %d classes", sum(counts), len(counts))
+}
+
+// peerText cuts a string the master chose (a message type, a class
+// name in an error) to a length fit for one log line.
+func peerText(s string) string { return stats.Truncate(s, 256) }
+
 // warnLimited logs a warning unless one with the same key was logged in
 // the last badInputLogEvery.
+//
+// Keys may hold what a peer chose (an error naming its class), so every
+// such line also spends from one budget, logBudget: a peer that makes
+// every message different still gets no more than badInputLines lines
+// per badInputLogEvery, and the count of the others.
 func (s *session) warnLimited(key, msg string, args ...any) {
-	if s.limiter.allow(key) {
+	if !s.limiter.allow(stats.Truncate(key, 256)) {
+		return
+	}
+	ok, suppressed := s.logBudget.take(time.Now())
+	if suppressed > 0 {
+		s.logger.Warn("more log lines about the master's messages were suppressed", "lines", suppressed, "per", badInputLogEvery)
+	}
+	if ok {
 		s.logger.Warn(msg, args...)
 	}
+}
+
+// badInputLines is how many warnings about the master's messages the
+// session logs per badInputLogEvery at most.
+const badInputLines = 50
+
+// lineBudget lets n lines through per period, and counts the others.
+type lineBudget struct {
+	mu         sync.Mutex
+	start      time.Time
+	used       int
+	suppressed int64
+}
+
+// take spends one line at now. It returns whether the line may be logged,
+// and, once per period, how many were suppressed in the previous one.
+func (b *lineBudget) take(now time.Time) (ok bool, suppressed int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if now.Sub(b.start) >= badInputLogEvery {
+		suppressed = b.suppressed
+		b.start, b.used, b.suppressed = now, 0, 0
+	}
+	if b.used >= badInputLines {
+		b.suppressed++
+		return false, suppressed
+	}
+	b.used++
+	return true, suppressed
 }
 
 // hasUsers reports whether users run or are being started.
@@ -257,7 +330,7 @@ func (s *session) run(ctx context.Context) error {
 			}
 			s.reconnectAsked = false
 			s.epoch++
-			s.registered = false
+			s.setRegistered(false)
 			s.lastSpawn = 0 // a new master has its own clock
 			if s.everAcked {
 				s.logger.Warn("connected to the master again; registering", "master", s.endpoint)
@@ -273,7 +346,7 @@ func (s *session) run(ctx context.Context) error {
 				return
 			}
 			s.reconnectAsked = false
-			s.registered = false
+			s.setRegistered(false)
 			s.resumeBy = time.Time{}
 			if s.everAcked {
 				s.warnLimited("disconnected", "lost the connection to the master; reconnecting", "master", s.endpoint, "err", ev.Err)
@@ -327,6 +400,12 @@ func (s *session) run(ctx context.Context) error {
 			sendClientReady()
 
 		case done := <-jobs:
+			// A job may finish after the connection changed: see the
+			// connection's news first, so that a spawning_complete never
+			// goes to a master that has not registered this worker.
+			if !drainEvents() {
+				return errors.New("worker: transport closed")
+			}
 			if done.job != s.job {
 				continue // superseded
 			}
@@ -348,11 +427,11 @@ func (s *session) run(ctx context.Context) error {
 				counts := s.pool.counts()
 				s.send(protocol.SpawningCompleteMessage{UserClassesCount: counts, UserCount: sum(counts)})
 				s.setState(stateRunning)
-				s.logger.Info("spawning complete", "users", counts)
+				s.logger.Info("spawning complete", "users", countsForLog(counts))
 			case "stop":
 				s.reportStats()
 				s.send(protocol.ClientStoppedMessage{})
-				s.registered = false
+				s.setRegistered(false)
 				s.setState(stateReady)
 				// A Python worker sleeps stop_timeout before client_ready;
 				// in that window the master has forgotten it and its quit
@@ -360,6 +439,7 @@ func (s *session) run(ctx context.Context) error {
 				// once: the master only adds a ready worker while stopping.
 				readyTimer.Reset(0)
 				s.logger.Info("users stopped")
+				s.logHeartbeatGaps()
 			}
 
 		case body, ok := <-s.conn.Recv():
@@ -369,12 +449,12 @@ func (s *session) run(ctx context.Context) error {
 			env, err := protocol.Decode(body)
 			if err != nil {
 				s.warnLimited("decode:"+err.Error(), "ignoring a message from the master that cannot be decoded",
-					"err", err, "bytes", len(body))
+					"err", peerText(err.Error()), "bytes", len(body))
 				continue
 			}
 			if env.NodeID != s.nodeID {
 				s.warnLimited("node:"+env.Message.Type(), "ignoring a message for another node",
-					"type", env.Message.Type(), "node_id", env.NodeID)
+					"type", peerText(env.Message.Type()), "node_id", peerText(env.NodeID))
 				continue
 			}
 			switch m := env.Message.(type) {
@@ -383,11 +463,15 @@ func (s *session) run(ctx context.Context) error {
 				if s.registered {
 					continue
 				}
-				s.registered = true
+				s.setRegistered(true)
 				now := time.Now()
-				if !s.everAcked {
+				switch {
+				case !s.everAcked:
 					s.logger.Info("connected to the Locust master", "master", s.endpoint, "index", m.Index)
-				} else {
+				case s.lostSince.IsZero():
+					// The registration a stop asks for: the master never lost us.
+					s.logger.Debug("registered with the master for its next test", "index", m.Index)
+				default:
 					s.logger.Info("registered with the master again", "master", s.endpoint, "index", m.Index,
 						"without_master", now.Sub(s.lostSince).Round(time.Millisecond))
 				}
@@ -411,22 +495,28 @@ func (s *session) run(ctx context.Context) error {
 					continue
 				}
 				if err := s.checkSpawn(m); err != nil {
-					s.logger.Error("ignoring a spawn message", "err", err)
+					s.warnLimited("bad-spawn:"+err.Error(), "ignoring a spawn message", "err", peerText(err.Error()))
 					continue
 				}
 				s.resumeBy = time.Time{}
 				s.send(protocol.SpawningMessage{})
 				if m.Seconds() <= s.lastSpawn { // as Python compares: the wire floats
-					s.logger.Info("discarding a spawn message with an older or equal timestamp")
+					s.warnLimited("stale-spawn", "discarding a spawn message with an older or equal timestamp")
 					continue
 				}
+				spread := spawnStepSpread(s.lastSpawn, m.Seconds())
 				s.lastSpawn = m.Seconds()
 				s.applySpawnOptions(m)
+				if s.currentState() == stateReady { // a new test: the caps on rows start afresh
+					s.collector.NewTest()
+				}
 				s.setState(stateSpawning)
 				target := m.UserClassesCount
-				s.logger.Info("spawning", "target", target)
-				warnFileLimit(s.logger, sum(target))
-				startJob("spawn", func(ctx context.Context) { s.pool.setTarget(ctx, target) })
+				s.logger.Info("spawning", "target", countsForLog(target), "spread_over", spread)
+				if !s.fdWarned {
+					s.fdWarned = warnFileLimit(s.logger, s.pool.ownConnectionUsers(target))
+				}
+				startJob("spawn", func(ctx context.Context) { s.pool.setTargetOver(ctx, target, spread) })
 
 			case protocol.StopMessage:
 				s.resumeBy = time.Time{}
@@ -448,6 +538,7 @@ func (s *session) run(ctx context.Context) error {
 				}
 				s.stopUsersBounded(quitStopTimeout)
 				s.finalReport()
+				s.logHeartbeatGaps()
 				return nil
 
 			case protocol.ReconnectMessage:
@@ -467,7 +558,7 @@ func (s *session) run(ctx context.Context) error {
 
 			default:
 				s.warnLimited("type:"+env.Message.Type(), "ignoring a message of unknown type from the master",
-					"type", env.Message.Type())
+					"type", peerText(env.Message.Type()))
 			}
 		}
 	}
@@ -509,7 +600,7 @@ func (s *session) tick(now, started time.Time, stopUsers func(time.Duration), se
 		// 2.12 master deletes a worker silent for about 64 s, and then
 		// a spawning_complete from it kills the master's receive loop.
 		s.logger.Warn("this worker was frozen; registering with the master again", "master", s.endpoint)
-		s.registered = false
+		s.setRegistered(false)
 		s.epoch++
 		s.lastSpawn = 0
 		lost(now)
@@ -522,7 +613,7 @@ func (s *session) tick(now, started time.Time, stopUsers func(time.Duration), se
 		s.warnLimited("master-heartbeat", "no heartbeat from the master; registering again",
 			"master", s.endpoint, "silent_for", now.Sub(s.masterBeat).Round(time.Millisecond))
 		s.masterBeat = time.Time{}
-		s.registered = false
+		s.setRegistered(false)
 		s.epoch++
 		s.lastSpawn = 0
 		lost(now)
@@ -565,11 +656,7 @@ func (s *session) shutdown(waitJob func()) {
 	}
 	s.stopUsersBounded(within)
 	s.finalReport()
-	s.statsMu.Lock()
-	if n := len(s.pending); n > 0 {
-		s.logger.Error("exiting with statistics reports no master took; their requests are lost", "reports", n)
-	}
-	s.statsMu.Unlock()
+	s.logHeartbeatGaps()
 }
 
 // applySpawnOptions takes the host, stop timeout and options from a spawn.
@@ -577,6 +664,13 @@ func (s *session) applySpawnOptions(m protocol.SpawnMessage) {
 	host := m.Host
 	if host == "" {
 		host = s.host
+	} else if err := checkBase(host); err != nil && !s.optionsWarned["host "+host] {
+		// Once per host: every request fails, each saying why.
+		s.logger.Error("the master's host is not a URL, so every request will fail: give the master's --host a scheme, e.g. http://"+host, "host", host)
+		if s.optionsWarned == nil {
+			s.optionsWarned = map[string]bool{}
+		}
+		s.optionsWarned["host "+host] = true
 	}
 	s.stopTimeout = m.StopTimeout
 	for _, o := range s.custom {
@@ -617,29 +711,19 @@ func (s *session) stopUsersBounded(within time.Duration) {
 		s.logger.Warn("some users ignore their cancelled context; sending the final report without waiting for them",
 			"waited", within+cancelGrace)
 	}
+	// Fast requests still in flight cannot be cut short: record them as
+	// cancelled now, before the final report, not at the watcher's next
+	// look.
+	s.pool.transport.recordCancelled()
 }
 
 // finalReport sends the last statistics and says goodbye.
 func (s *session) finalReport() {
+	if s.beforeQuit != nil {
+		s.beforeQuit()
+	}
 	s.reportStats()
 	s.send(protocol.QuitMessage{})
-}
-
-// heartbeats sends a heartbeat every second until ctx is done.
-func (s *session) heartbeats(ctx context.Context) {
-	var sampler processSampler
-	sampler.sample(time.Now())
-	t := time.NewTicker(heartbeatInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			cpu, rss := sampler.sample(now)
-			s.send(protocol.HeartbeatMessage{State: s.currentState(), CPUUsage: cpu, MemoryUsage: rss})
-		}
-	}
 }
 
 // reports sends statistics every three seconds until ctx is done.
@@ -658,31 +742,17 @@ func (s *session) reports(ctx context.Context) {
 	}
 }
 
-// reportStats sends what was recorded since the last report. Reports that
-// cannot be sent are kept, oldest first, and sent before the next one; at
-// most maxPendingReports are kept, the oldest dropped beyond that.
+// reportStats sends what was recorded since the last report. A report is
+// kept until the transport has written it: reports that cannot be sent, or
+// were dropped with their connection, are sent again with the next one
+// (after the next registration); beyond maxPendingReports they are merged,
+// and one too large for a message is split (pending.go).
 func (s *session) reportStats() {
 	s.statsMu.Lock()
 	defer s.statsMu.Unlock()
 	rep, counts := s.collector.Report(time.Now()), s.pool.counts()
 	logStatus(s.logger, s.currentState(), counts, rep)
-	s.pending = append(s.pending, statsMessage(rep, counts))
-	for len(s.pending) > 0 {
-		if err := s.send(s.pending[0]); err != nil {
-			break
-		}
-		s.pending[0] = protocol.StatsMessage{}
-		s.pending = s.pending[1:]
-	}
-	if n := len(s.pending) - maxPendingReports; n > 0 {
-		s.dropped += n
-		s.logger.Error("dropping statistics reports no master could take; their requests are lost",
-			"reports", n, "dropped_so_far", s.dropped, "kept", maxPendingReports)
-		s.pending = slices.Delete(s.pending, 0, n)
-	}
-	if len(s.pending) > 0 && s.limiter.allow("pending-reports") {
-		s.logger.Info("keeping statistics reports until a master takes them", "reports", len(s.pending))
-	}
+	s.queueReportLocked(statsMessage(rep, counts))
 }
 
 func sum(counts map[string]int64) int64 {

@@ -58,6 +58,9 @@ type Standalone struct {
 	// OnUsers, if set, is called after each spawn step with the number of
 	// running users per class.
 	OnUsers func(counts map[string]int64)
+	// HTTP configures the users' HTTP connections: shared or one per
+	// user, and TLS (certificates are verified by default).
+	HTTP HTTPOptions
 }
 
 // Result is what a standalone run measured.
@@ -126,12 +129,19 @@ func (r *Result) WriteSummary(w io.Writer) error {
 	return nil
 }
 
-// exceptionLog collects user-code exceptions by traceback.
+// exceptionLog collects user-code exceptions by traceback, every one
+// counted. It keeps at most maxExceptionRows tracebacks: the exceptions of
+// further ones are counted in one row, otherExceptions.
 type exceptionLog struct {
 	mu    sync.Mutex
 	byTB  map[string]*Exception
 	order []string
 }
+
+const (
+	maxExceptionRows = 1000
+	otherExceptions  = "[other exceptions]"
+)
 
 func (l *exceptionLog) add(msg, traceback string) {
 	l.mu.Lock()
@@ -140,6 +150,11 @@ func (l *exceptionLog) add(msg, traceback string) {
 		l.byTB = map[string]*Exception{}
 	}
 	e, ok := l.byTB[traceback]
+	if !ok && len(l.byTB) >= maxExceptionRows {
+		traceback = otherExceptions
+		msg = fmt.Sprintf("exceptions of more than %d distinct tracebacks", maxExceptionRows)
+		e, ok = l.byTB[traceback]
+	}
 	if !ok {
 		e = &Exception{Msg: msg, Traceback: traceback}
 		l.byTB[traceback] = e
@@ -186,7 +201,11 @@ func (s *Standalone) Run(ctx context.Context) (*Result, error) {
 
 	var exceptions exceptionLog
 	collector := stats.NewCollector()
+	collector.SetLogger(logger)
+	raiseFileLimit(logger)
 	p := newPool(classes, collector, logger, exceptions.add)
+	p.setHTTP(s.HTTP)
+	warnFileLimit(logger, p.ownConnectionUsers(classCounts(s.Classes, users)))
 	p.configure(s.Host, s.StopTimeout, tagFilter{include: s.Tags, exclude: s.ExcludeTags})
 
 	totals := stats.NewTotals()
@@ -299,6 +318,7 @@ func (s *Standalone) ramp(ctx context.Context, p *pool, users int, logger *slog.
 			return counts
 		case <-timer.C:
 		}
+		inStep := 0
 		for i := 0; i < batch && started < users; i++ {
 			c := next()
 			if c == nil {
@@ -307,8 +327,11 @@ func (s *Standalone) ramp(ctx context.Context, p *pool, users int, logger *slog.
 			}
 			counts[c.name]++
 			started++
+			inStep++
 		}
-		p.setTarget(ctx, counts)
+		// The step's users start spread over the step: a whole batch over
+		// the batch interval, a last partial one over its share of it.
+		p.setTargetOver(ctx, counts, every*time.Duration(inStep)/time.Duration(batch))
 		if s.OnUsers != nil {
 			s.OnUsers(p.counts())
 		}

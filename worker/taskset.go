@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
-	"runtime"
 	"slices"
 	"sort"
 	"time"
@@ -90,8 +90,7 @@ func compileTasks(tasks []Task, tags tagFilter) (*setNode, error) {
 // reference.
 //
 // Every user compiles its own tasks (they are its own methods) before its
-// first wait, on the 2 KB stack it starts with, so setNode.compile keeps
-// its frame small and leaves the error messages to compileError.
+// first task; setNode.compile leaves the error messages to compileError.
 func compile(root *setNode, tasks []Task, tags *tagFilter) error {
 	if err := root.compile(tasks, tags, nil, 0); err != nil {
 		return err
@@ -139,6 +138,9 @@ func (n *setNode) compile(tasks []Task, tags *tagFilter, inherited []string, dep
 		} else if !tags.match(own) {
 			continue
 		}
+		if total > math.MaxInt32-max(t.Weight, 1) {
+			return fmt.Errorf("task %q: the weights of a set add up to more than %d", t.Name, math.MaxInt32)
+		}
 		total += max(t.Weight, 1)
 		n.nodes = n.nodes[:len(n.nodes)+1] // within the capacity made above
 		node := &n.nodes[len(n.nodes)-1]
@@ -181,101 +183,20 @@ func (n *setNode) pick(i int) (*taskNode, int) {
 	return &n.nodes[sort.SearchInts(n.cumulative, k+1)], 0
 }
 
-// outcome is how a run of a set ended.
-type outcome int
+// waitAfterPanic is the pause after a wait time that panicked, in place of
+// the wait it did not return.
+const waitAfterPanic = time.Second
 
-const (
-	stopped     outcome = iota // the user must stop
-	interrupted                // the set handed control back to its parent
-)
-
-// runSet runs the tasks of n until the user stops or, for a nested set
-// (depth > 0), until a task interrupts it. A user waiting in a nested set
-// has runSet's frame on its stack, so the hooks are in runHookedSet.
-func (r *userRun) runSet(n *setNode, wait WaitTime, depth int) outcome {
-	if o := n.opts; o != nil {
-		if o.wait != nil {
-			wait = perUser(o.wait)
+// nextWait returns wait's pause after a task that ran for taskTime. A wait
+// time is user code: a panic in it is reported like a task's, and the user
+// pauses waitAfterPanic, so that a wait time that always panics costs an
+// exception a second, never a spinning core.
+func (r *userRun) nextWait(wait WaitTime, taskTime time.Duration) (pause time.Duration) {
+	defer func() {
+		if v := recover(); v != nil {
+			r.pool.report(r.class, "wait_time", recovered(v))
+			pause = waitAfterPanic
 		}
-		if depth > 0 && (o.onStart != nil || o.onStop != nil) {
-			return r.runHookedSet(n, wait, depth)
-		}
-	}
-	return r.runTasks(n, wait, depth)
-}
-
-// runHookedSet is runSet for a nested set with an OnStart or OnStop hook.
-func (r *userRun) runHookedSet(n *setNode, wait WaitTime, depth int) outcome {
-	if n.opts.onStop != nil {
-		defer r.runStopHook("TaskSet.on_stop", n.opts.onStop)
-	}
-	if n.opts.onStart != nil {
-		err := r.pool.call(r, n.opts.onStart)
-		if errors.Is(err, ErrInterrupt) {
-			return interrupted
-		}
-		if r.handle("TaskSet.on_start", err) {
-			return stopped
-		}
-	}
-	return r.runTasks(n, wait, depth)
-}
-
-// runTasks is the loop of runSet: pick a task, run it, wait.
-func (r *userRun) runTasks(n *setNode, wait WaitTime, depth int) outcome {
-	for next := 0; !r.stopping.Load(); {
-		var node *taskNode
-		node, next = n.pick(next)
-		if node.set != nil {
-			if r.runSet(node.set, wait, depth+1) == stopped {
-				return stopped
-			}
-			continue // an interrupted set reschedules its parent at once
-		}
-		pause, out, ok := r.runTask(node, wait, depth)
-		if !ok {
-			return out
-		}
-		if pause > 0 {
-			// A waiting user waits on one channel, here in runTasks: a
-			// select, or one more frame, would cost each waiting user
-			// stack, memory and garbage collector time (see run). A stop
-			// fires the timer at once (see userRun.stop), and the user's
-			// context is only ever cancelled after a stop.
-			r.pause.Reset(pause)
-			if r.stopping.Load() {
-				break
-			}
-			<-r.pause.C
-		}
-	}
-	return stopped
-}
-
-// runTask runs a task and returns the pause that follows it: the wait
-// time, or zero when there is none. It returns ok false, with the
-// outcome, when the set must end.
-func (r *userRun) runTask(node *taskNode, wait WaitTime, depth int) (pause time.Duration, out outcome, ok bool) {
-	var start time.Time
-	if wait != nil { // a class without wait time needs no clock
-		start = time.Now()
-	}
-	err := r.pool.call(r, node.task.Run)
-	if errors.Is(err, ErrInterrupt) && depth > 0 {
-		return 0, interrupted, false
-	}
-	if r.handle(node.task.Name, err) {
-		return 0, stopped, false
-	}
-	if wait != nil {
-		pause = wait.Next(time.Since(start))
-	}
-	if pause <= 0 {
-		// A user that never blocks would hold its thread for a whole 10 ms
-		// time slice; with thousands of them the worker's own goroutines
-		// (heartbeats, the master connection) would wait seconds to run.
-		runtime.Gosched()
-		return 0, 0, true
-	}
-	return pause, 0, true
+	}()
+	return wait.Next(taskTime)
 }

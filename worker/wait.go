@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"math"
 	"math/rand/v2"
 	"time"
 )
@@ -10,6 +11,11 @@ import (
 // built here (so [ConstantPacing] keeps its schedule per user); a
 // [WaitTimeFunc] is shared as it is, so it should be stateless. For a wait
 // with per-user state, implement [Waiter] on the user.
+//
+// A wait time is user code: when Next (or a Waiter's WaitTime) panics, the
+// panic is reported as an exception, like a task's, and the user waits one
+// second in place of the wait it did not get, then goes on with its next
+// task. (Locust's user dies of it instead.)
 type WaitTime interface {
 	// Next returns the wait after a task that ran for taskTime.
 	Next(taskTime time.Duration) time.Duration
@@ -22,15 +28,23 @@ type WaitTimeFunc func(taskTime time.Duration) time.Duration
 func (f WaitTimeFunc) Next(taskTime time.Duration) time.Duration { return f(taskTime) }
 
 // Between waits a uniformly random time in [min, max], like Locust's between.
+// Any two bounds work, in either order, even ones whose difference does
+// not fit in a Duration.
 func Between(min, max time.Duration) WaitTime {
 	if max < min {
 		min, max = max, min
 	}
+	// The span is max-min in uint64, exact for any two int64s; the sum
+	// min+draw wraps back into [min, max].
+	span := uint64(max) - uint64(min)
 	return WaitTimeFunc(func(time.Duration) time.Duration {
-		if max == min {
+		switch span {
+		case 0:
 			return min
+		case math.MaxUint64:
+			return min + time.Duration(rand.Uint64())
 		}
-		return min + rand.N(max-min+1)
+		return min + time.Duration(rand.Uint64N(span+1))
 	})
 }
 
@@ -51,10 +65,14 @@ func ConstantPacing(d time.Duration) WaitTime {
 // ConstantThroughput paces a user to perSecond tasks per second, like
 // Locust's constant_throughput: ConstantPacing(1s / perSecond).
 func ConstantThroughput(perSecond float64) WaitTime {
-	if perSecond <= 0 {
+	if !(perSecond > 0) { // NaN too
 		return Constant(0)
 	}
-	return ConstantPacing(time.Duration(float64(time.Second) / perSecond))
+	every := float64(time.Second) / perSecond
+	if every >= math.MaxInt64 { // a rate so small it overflows: never again
+		return ConstantPacing(math.MaxInt64)
+	}
+	return ConstantPacing(time.Duration(every))
 }
 
 // pacing is ConstantPacing's state for one user.
@@ -87,6 +105,14 @@ func (p *pacing) Next(taskTime time.Duration) time.Duration {
 	}
 	return p.next.Sub(now)
 }
+
+// waiterWait is the wait time of a user with a WaitTime method. It calls
+// the method only in Next: taking the method value of a nil pointer to a
+// user whose method has a value receiver would panic where no one
+// recovers.
+type waiterWait struct{ w Waiter }
+
+func (w waiterWait) Next(taskTime time.Duration) time.Duration { return w.w.WaitTime(taskTime) }
 
 // perUserWait is implemented by wait times with per-user state.
 type perUserWait interface {

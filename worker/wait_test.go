@@ -2,8 +2,10 @@ package worker
 
 import (
 	"context"
+	"math"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -164,4 +166,151 @@ func TestConstantPacingRate(t *testing.T) {
 		t.Errorf("%d users at 1 task/s: the server served %d requests in %s, want %.0f ±5%%", users, got, window, want)
 	}
 	t.Logf("%d users paced at 1 s: %d requests served in %s (%.2f/s)", users, got, window, float64(got)/window.Seconds())
+}
+
+// TestBetweenExtremeBounds draws from Between with bounds whose difference
+// overflows a Duration: it must not panic, and every draw lies in range.
+func TestBetweenExtremeBounds(t *testing.T) {
+	tests := []struct{ a, b time.Duration }{
+		{-math.MaxInt64, math.MaxInt64},
+		{math.MinInt64, math.MaxInt64},
+		{0, math.MaxInt64},
+		{math.MinInt64, 0},
+		{math.MaxInt64, math.MinInt64}, // swapped
+		{math.MaxInt64 - 1, math.MaxInt64},
+		{math.MinInt64, math.MinInt64},
+	}
+	for _, tt := range tests {
+		w := Between(tt.a, tt.b)
+		lo, hi := min(tt.a, tt.b), max(tt.a, tt.b)
+		for range 1000 {
+			if d := w.Next(0); d < lo || d > hi {
+				t.Fatalf("Between(%d, %d) returned %d", tt.a, tt.b, d)
+			}
+		}
+	}
+	if d := ConstantThroughput(1e-300).Next(0); d <= 0 {
+		t.Errorf("ConstantThroughput(1e-300) waits %s, want the longest wait, not none", d)
+	}
+	if d := ConstantThroughput(math.NaN()).Next(0); d != 0 {
+		t.Errorf("ConstantThroughput(NaN) waits %s, want 0", d)
+	}
+}
+
+// valueWaiterUser has a WaitTime method with a value receiver, so that a
+// nil *valueWaiterUser panics as soon as the method value is taken.
+type valueWaiterUser struct{}
+
+func (u *valueWaiterUser) Tasks() []Task {
+	return []Task{{Name: "t", Run: func(context.Context) error { return nil }}}
+}
+
+func (u valueWaiterUser) WaitTime(time.Duration) time.Duration { return 0 }
+
+// panicWaitUser is a user whose WaitTime method panics.
+type panicWaitUser struct{ funcUser }
+
+func (u *panicWaitUser) WaitTime(time.Duration) time.Duration { panic("waiter broke") }
+
+// TestWaitTimePanic runs users whose wait time panics, in each place a
+// wait time comes from: the panic is reported as an exception naming
+// wait_time (it used to end the process), and the user goes on after
+// waitAfterPanic instead of spinning.
+func TestWaitTimePanic(t *testing.T) {
+	panicking := WaitTimeFunc(func(time.Duration) time.Duration { panic("wait broke") })
+	// taskRuns returns a task that sends the time of each run on ran.
+	taskRuns := func(ran chan<- time.Time) []Task {
+		return []Task{{Name: "t", Run: func(context.Context) error {
+			select {
+			case ran <- time.Now():
+			default:
+			}
+			return nil
+		}}}
+	}
+	tests := []struct {
+		name    string
+		class   func(ran chan<- time.Time) *UserClass
+		wantMsg string
+	}{
+		{"WaitTimeFunc", func(ran chan<- time.Time) *UserClass {
+			return Class("Func", func() *funcUser {
+				return &funcUser{tasks: func(*funcUser) []Task { return taskRuns(ran) }}
+			}).Wait(panicking)
+		}, "panic: wait broke"},
+		{"Waiter", func(ran chan<- time.Time) *UserClass {
+			return Class("Waiter", func() *panicWaitUser {
+				return &panicWaitUser{funcUser{tasks: func(*funcUser) []Task { return taskRuns(ran) }}}
+			})
+		}, "panic: waiter broke"},
+		{"TaskSet.Wait", func(ran chan<- time.Time) *UserClass {
+			return Class("Set", func() *funcUser {
+				return &funcUser{tasks: func(*funcUser) []Task {
+					return []Task{{Name: "set", Set: &TaskSet{Tasks: taskRuns(ran), Wait: panicking}}}
+				}}
+			})
+		}, "panic: wait broke"},
+		{"nil user with a value-receiver Waiter", func(ran chan<- time.Time) *UserClass {
+			return Class("NilWaiter", func() *valueWaiterUser { return nil })
+		}, "panic: value method"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ran := make(chan time.Time, 1)
+			class := tt.class(ran)
+			tp := newTestPool(t, class)
+			excSignal := exceptionSignal(tp)
+			tp.setTarget(context.Background(), map[string]int64{class.name: 1})
+			if tt.name == "nil user with a value-receiver Waiter" {
+				// Its task cannot report runs (the user is nil): wait for the exception.
+				select {
+				case <-excSignal:
+				case <-time.After(10 * time.Second):
+					t.Fatal("timed out waiting for the exception")
+				}
+			} else {
+				first := receiveTime(t, ran)
+				second := receiveTime(t, ran)
+				if gap := second.Sub(first); gap < waitAfterPanic-50*time.Millisecond {
+					t.Errorf("the next task ran %s after a panicking wait time, want about %s", gap, waitAfterPanic)
+				}
+			}
+			excs := tp.exceptions()
+			if len(excs) == 0 || !strings.HasPrefix(excs[0], tt.wantMsg) {
+				t.Fatalf("exceptions %q, want one starting %q", excs, tt.wantMsg)
+			}
+			tp.stopAllWithin(context.Background(), 0)
+			tp.wait()
+			if n := len(tp.exceptions()); n > 3 {
+				t.Errorf("%d exceptions in about a second: the user spins on its panicking wait time", n)
+			}
+		})
+	}
+}
+
+func receiveTime(t *testing.T, ch <-chan time.Time) time.Time {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatal("timed out waiting for a task to run")
+		return time.Time{}
+	}
+}
+
+// exceptionSignal makes tp's exceptions also send on the returned
+// channel; call it before any user starts.
+func exceptionSignal(tp *testPool) <-chan string {
+	ch := make(chan string, 16)
+	report := tp.pool.exception
+	tp.pool.exception = func(msg, traceback string) {
+		report(msg, traceback)
+		select {
+		case ch <- msg:
+		default:
+		}
+	}
+	return ch
 }

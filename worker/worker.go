@@ -49,6 +49,9 @@ type Worker struct {
 	// in the log and the users keep running as they were. 0 means
 	// DefaultMaxUsers.
 	MaxUsers int64
+	// HTTP configures the users' HTTP connections: shared or one per
+	// user, and TLS (certificates are verified by default).
+	HTTP HTTPOptions
 
 	// dial replaces the ZeroMQ transport in tests.
 	dial func(ctx context.Context, opts protocol.DialOptions) (protocol.Conn, error)
@@ -107,8 +110,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	raiseFileLimit(logger)
 	if limit, ok := fileLimit(); ok && limit < lowFileLimit {
-		logger.Warn("the open-file limit is low: each HTTP user holds a connection, so at most about this many HTTP users can run; raise it with ulimit -n",
-			"open_file_limit", limit, "users", max(int64(limit)-fdReserve, 0))
+		logger.Warn("the open-file limit is low: it bounds the requests in flight at once (users share keep-alive connections, one per request in flight) and the users that hold a connection of their own; raise it with ulimit -n",
+			"open_file_limit", limit, "connections", max(int64(limit)-fdReserve, 0))
 	}
 	s := &session{
 		conn:            conn,
@@ -122,11 +125,14 @@ func (w *Worker) Run(ctx context.Context) error {
 		noMasterTimeout: noMaster,
 		maxUsers:        maxUsers,
 	}
-	s.pool = newPool(classes, collector, logger, func(msg, traceback string) {
-		// One message per exception, so the master's count is exact; the
-		// traceback is made stable, so identical panics share one row.
-		s.send(protocol.ExceptionMessage{Msg: msg, Traceback: stableTraceback(traceback)})
-	})
+	// Exceptions go to the master throttled per traceback (see
+	// exceptionSender), with stable tracebacks, so identical panics share
+	// one row.
+	exceptions := newExceptionSender(func(m protocol.ExceptionMessage) { s.send(m) }, logger)
+	s.beforeQuit = exceptions.close
+	collector.SetLogger(logger)
+	s.pool = newPool(classes, collector, logger, exceptions.exception)
+	s.pool.setHTTP(w.HTTP)
 	s.pool.configure(w.Host, 0, tagFilter{})
 	runErr := s.run(ctx)
 	flushCtx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -135,6 +141,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		logger.Warn("the last messages to the master may be lost", "err", err)
 	}
 	conn.Close()
+	s.logLostReports()
 	// Stopping users gave up on stuck ones after stopGrace already.
 	s.pool.waitWithin(stopGrace)
 	return runErr

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command load is golocust's load benchmark: it starts its own target,
 // runs several load generators against it in interleaved rounds, each
 // pinned to one core, and prints a table of requests per second with

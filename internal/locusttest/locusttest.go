@@ -23,7 +23,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -124,7 +123,7 @@ func Start(t testing.TB, dir, name string, args ...string) *Process {
 	p.Cmd.Stdout = p.Output
 	p.Cmd.Stderr = p.Output
 	p.Cmd.Env = append(os.Environ(), "PYTHONUNBUFFERED=1")
-	p.Cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	newProcessGroup(p.Cmd)
 	if err := p.Cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", name, err)
 	}
@@ -136,7 +135,7 @@ func Start(t testing.TB, dir, name string, args ...string) *Process {
 		select {
 		case <-p.done:
 		default:
-			syscall.Kill(-p.Cmd.Process.Pid, syscall.SIGKILL)
+			killProcessGroup(p.Cmd)
 			<-p.done
 		}
 		if t.Failed() {

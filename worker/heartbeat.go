@@ -1,0 +1,103 @@
+package worker
+
+// This file owns the worker's heartbeats to its master and the measure of
+// how late they come. The session (session.go) starts heartbeats and logs
+// the worst gap at the end of each test.
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/golocust/golocust/protocol"
+)
+
+// lateHeartbeat is the gap between two heartbeats that the gap meter
+// counts as late: a master marks a worker missing after about 4.5 s
+// without one, and a gap over 2 s means the worker's own scheduling, not
+// the network, held a heartbeat back.
+const lateHeartbeat = 2 * time.Second
+
+// gapMeter measures the gaps between consecutive heartbeats handed to the
+// transport (which takes them even when large bodies fill its queue, see
+// protocol's controlReserve, but writes them in turn, and not at all
+// while the master does not read). It is safe for concurrent use: the heartbeat goroutine
+// observes, the session loop takes the figures at the end of a test.
+type gapMeter struct {
+	mu    sync.Mutex
+	last  time.Time
+	worst time.Duration
+	late  int // gaps of lateHeartbeat or more
+	beats int
+}
+
+// observe records a heartbeat sent at now.
+func (g *gapMeter) observe(now time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.last.IsZero() {
+		gap := now.Sub(g.last)
+		g.worst = max(g.worst, gap)
+		if gap >= lateHeartbeat {
+			g.late++
+		}
+	}
+	g.last = now
+	g.beats++
+}
+
+// heartbeatGaps is what a gapMeter measured over one test.
+type heartbeatGaps struct {
+	Worst time.Duration // the longest gap between two heartbeats
+	Late  int           // gaps of lateHeartbeat or more
+	Beats int           // heartbeats sent
+}
+
+// take returns what the meter measured since the last take and starts
+// measuring afresh; the next gap is measured from the last heartbeat.
+func (g *gapMeter) take() heartbeatGaps {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := heartbeatGaps{Worst: g.worst, Late: g.late, Beats: g.beats}
+	g.worst, g.late, g.beats = 0, 0, 0
+	return out
+}
+
+// heartbeats sends a heartbeat every second until ctx is done, and
+// records each one's time in s.gaps.
+func (s *session) heartbeats(ctx context.Context) {
+	var sampler processSampler
+	sampler.sample(time.Now())
+	t := time.NewTicker(heartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			now := time.Now() // not the tick's time: a late tick is a late heartbeat
+			cpu, rss := sampler.sample(now)
+			err := s.send(protocol.HeartbeatMessage{State: s.currentState(), CPUUsage: cpu, MemoryUsage: rss})
+			switch {
+			case err == nil:
+				s.gaps.observe(now)
+			case errors.Is(err, protocol.ErrQueueFull):
+				s.warnLimited("heartbeat-queue-full", "a heartbeat could not be queued: the master reads too slowly and the send queue is full")
+			}
+		}
+	}
+}
+
+// logHeartbeatGaps logs how regular the heartbeats were since the last
+// call: at the end of every test.
+func (s *session) logHeartbeatGaps() {
+	g := s.gaps.take()
+	level := "heartbeats during the test"
+	args := []any{"worst_gap", g.Worst.Round(time.Millisecond), "late", g.Late, "sent", g.Beats}
+	if g.Late > 0 {
+		s.logger.Warn(level+": some were late; the master may have marked this worker missing", args...)
+		return
+	}
+	s.logger.Info(level, args...)
+}

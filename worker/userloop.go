@@ -1,0 +1,319 @@
+package worker
+
+// This file owns how users run: on executor goroutines while they run a
+// task, and on nothing but a timer while they wait. pool.go owns the users
+// (start, stop, exit), taskset.go what a user's tasks are.
+//
+// A user spends nearly all its life waiting between tasks. Earlier, each
+// user was a goroutine of its own: at least a 2 KB stack while it waited,
+// grown to 8 or 16 KB by every HTTP request and shrunk again by the next
+// garbage collection, and one stack more for the collector to scan. With
+// 450,000 users that was 0.9 GB of stacks, 24 % of the CPU in copying
+// stacks, and a run queue tens of thousands deep whenever many users woke
+// at once. Now a waiting user is its userRun, its timer and its own
+// values; when the timer fires the user is handed to an idle executor,
+// whose stack is already grown, and the executor runs the user until its
+// next wait.
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"runtime/debug"
+	"time"
+)
+
+// States of a user, in userRun.state.
+const (
+	userRunning int32 = iota // on an executor
+	userWaiting              // between tasks, or parked until stopped: no executor holds it
+)
+
+// executorIdle is how long an executor without work waits for a user
+// before it exits.
+const executorIdle = 5 * time.Second
+
+// setFrame is one task set a user is in: the user's own tasks at the
+// bottom, nested sets above.
+type setFrame struct {
+	node   *setNode
+	wait   WaitTime // the wait after this set's tasks
+	next   int      // the next task of a sequential set
+	hooked bool     // the set has an OnStop to run when the user leaves it
+}
+
+// submit hands r to an idle executor, or to a new one.
+func (p *pool) submit(r *userRun) {
+	select {
+	case p.work <- r:
+	default:
+		go p.executor(r)
+	}
+}
+
+// executor runs users handed to it until none comes for executorIdle.
+func (p *pool) executor(r *userRun) {
+	idle := time.NewTimer(p.executorIdle)
+	idle.Stop()
+	growStack(int(r.id))
+	for {
+		r.step()
+		idle.Reset(p.executorIdle)
+		select {
+		case r = <-p.work:
+			idle.Stop()
+		case <-idle.C:
+			return
+		}
+	}
+}
+
+// executorFrame is the stack room an executor makes for itself before it
+// runs a user: user code (an HTTP request, fasthttp's or net/http's)
+// needs 8 to 16 KB of stack.
+const executorFrame = 12 << 10
+
+// growStack makes executorFrame of stack room when an executor starts,
+// while it is shallow. A goroutine starts with 2 KB and grows by doubling
+// where it runs out; growing deep in a request copies and adjusts every
+// frame there, up to three times. (The garbage collector may shrink an
+// idle executor's stack again; it then grows where it must.)
+//
+//go:noinline
+func growStack(i int) byte {
+	var room [executorFrame]byte
+	room[i%executorFrame] = byte(i)
+	return room[(i*7)%executorFrame]
+}
+
+// step runs the user until its next wait, or to its end.
+func (r *userRun) step() {
+	defer r.recoverStep()
+	for {
+		if !r.begun {
+			// The first step begins the user even when it was asked to
+			// stop meanwhile: every user started runs OnStart, and so
+			// OnStop, as a Python worker's greenlets do.
+			r.begun = true
+			if !r.begin() {
+				return
+			}
+			continue
+		}
+		if r.stopping.Load() {
+			r.finish()
+			return
+		}
+		if r.frames == nil { // parked: only its stop takes it back
+			r.park()
+			return
+		}
+		pause, ok := r.next()
+		if !ok {
+			r.finish()
+			return
+		}
+		if pause <= 0 {
+			// A user that never waits would hold its executor's thread for
+			// whole 10 ms time slices; with thousands of them the worker's
+			// own goroutines (heartbeats, the master connection) would wait
+			// seconds to run.
+			runtime.Gosched()
+			continue
+		}
+		if r.sleep(pause) {
+			return
+		}
+	}
+}
+
+// recoverStep ends the user when the runtime itself fails while running
+// it: user code's panics are recovered where it is called (pool.call),
+// so this is golocust's own bug, reported as an exception, never a crash.
+func (r *userRun) recoverStep() {
+	v := recover()
+	if v == nil {
+		return
+	}
+	r.pool.report(r.class, "runtime", &panicError{value: v, stack: debug.Stack()})
+	if !r.done {
+		r.done = true
+		r.exit()
+	}
+}
+
+// begin makes the user, runs its OnStart and compiles its tasks. It
+// returns false when the user is parked or finished instead.
+func (r *userRun) begin() bool {
+	if !r.start() {
+		r.park()
+		return false
+	}
+	switch r.prepare() {
+	case prepareStop:
+		r.finish()
+		return false
+	case preparePark:
+		r.park()
+		return false
+	}
+	r.frameBuf[0] = setFrame{node: &r.tasks, wait: r.waitTime()}
+	r.frames = r.frameBuf[:1]
+	return true
+}
+
+// next runs the next task of the innermost set the user is in and returns
+// the pause after it; ok is false when the user must stop.
+func (r *userRun) next() (pause time.Duration, ok bool) {
+	f := &r.frames[len(r.frames)-1]
+	var node *taskNode
+	node, f.next = f.node.pick(f.next)
+	if node.set != nil {
+		return 0, r.enter(node.set, f.wait)
+	}
+	var start time.Time
+	if f.wait != nil { // a class without wait time needs no clock
+		start = time.Now()
+	}
+	err := r.pool.call(r, node.task.Run)
+	if errors.Is(err, ErrInterrupt) && len(r.frames) > 1 {
+		r.leave()
+		return 0, true // the parent picks its next task at once
+	}
+	if r.handle(node.task.Name, err) {
+		return 0, false
+	}
+	if f.wait != nil {
+		pause = r.nextWait(f.wait, time.Since(start))
+	}
+	return pause, true
+}
+
+// enter puts the user in a nested set, with the set's own wait or else
+// its parent's, and runs the set's OnStart. It returns false when the user
+// must stop.
+func (r *userRun) enter(n *setNode, parentWait WaitTime) bool {
+	f := setFrame{node: n, wait: parentWait}
+	if o := n.opts; o != nil {
+		if o.wait != nil {
+			f.wait = perUser(o.wait) // a fresh schedule each time the set is entered
+		}
+		f.hooked = o.onStop != nil
+	}
+	r.frames = append(r.frames, f)
+	if n.opts == nil || n.opts.onStart == nil {
+		return true
+	}
+	err := r.pool.call(r, n.opts.onStart)
+	if errors.Is(err, ErrInterrupt) {
+		r.leave()
+		return true
+	}
+	return !r.handle("TaskSet.on_start", err)
+}
+
+// leave takes the user out of its innermost set, running the set's
+// OnStop.
+func (r *userRun) leave() {
+	f := r.frames[len(r.frames)-1]
+	r.frames[len(r.frames)-1] = setFrame{}
+	r.frames = r.frames[:len(r.frames)-1]
+	if f.hooked {
+		r.runStopHook("TaskSet.on_stop", f.node.opts.onStop)
+	}
+}
+
+// finish leaves every set the user is in, innermost first, and ends the
+// user (its OnStop, the pool's books).
+func (r *userRun) finish() {
+	for len(r.frames) > 1 {
+		r.leave()
+	}
+	r.done = true
+	r.exit()
+}
+
+// sleep sets the user waiting for pause and reports whether its executor
+// is free. A user asked to stop meanwhile goes on at once (false).
+//
+// The user is marked waiting before its timer is set, and looks at
+// stopping after: whichever of stop and sleep comes second finds the
+// other's mark, and exactly one of the timer, stop and sleep takes the
+// user back from waiting (the compare-and-swap), so it runs on one
+// executor at a time.
+func (r *userRun) sleep(pause time.Duration) (free bool) {
+	r.state.Store(userWaiting)
+	r.pause.Reset(pause)
+	if r.stopping.Load() && r.state.CompareAndSwap(userWaiting, userRunning) {
+		r.pause.Stop()
+		return false
+	}
+	return true
+}
+
+// park leaves the user waiting for nothing but its stop: it could not
+// start, or has nothing to do.
+func (r *userRun) park() {
+	r.state.Store(userWaiting)
+	if r.stopping.Load() && r.state.CompareAndSwap(userWaiting, userRunning) {
+		r.finish()
+	}
+}
+
+// wake is the pause timer's function: the user's wait is over.
+func (r *userRun) wake() {
+	if r.state.CompareAndSwap(userWaiting, userRunning) {
+		r.pool.submit(r)
+	}
+}
+
+// stop asks the user to stop gracefully. It is called from other
+// goroutines than the user's, more than once when a stop overtakes a
+// ramp-down. A waiting user is taken back from its wait and ends at once;
+// a running one ends after its task.
+//
+// A waiting user with no stop hook to run ends right here, in the
+// stopping goroutine: stopping 450,000 waiting users must not start
+// 450,000 executors at once. One with hooks (OnStop, a task set's
+// OnStop) runs them on an executor, concurrently with the others, as
+// Locust runs on_stop.
+func (r *userRun) stop() {
+	r.stopping.Store(true)
+	if !r.state.CompareAndSwap(userWaiting, userRunning) {
+		return
+	}
+	r.pause.Stop()
+	if r.hasStopHooks() {
+		r.pool.submit(r)
+		return
+	}
+	r.finish()
+}
+
+// hasStopHooks reports whether ending the user runs user code. It is
+// called only by the goroutine that took the user from waiting.
+func (r *userRun) hasStopHooks() bool {
+	if _, ok := r.user.(Stopper); ok {
+		return true
+	}
+	for _, f := range r.frames {
+		if f.hooked {
+			return true
+		}
+	}
+	return false
+}
+
+// prepared is what prepare found.
+type prepared int
+
+const (
+	prepareRun  prepared = iota // the user has tasks to run
+	prepareStop                 // OnStart said the user must stop
+	preparePark                 // the user has nothing to do: it waits for its stop
+)
+
+// String names the outcome, for test messages.
+func (p prepared) String() string {
+	return fmt.Sprint([]string{"run", "stop", "park"}[p])
+}
