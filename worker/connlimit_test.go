@@ -99,7 +99,11 @@ func TestOwnConnectionUsers(t *testing.T) {
 // the URL; 450,000 users stopping made a row each, up to the cap).
 func TestCancelledRequestsShareOneRow(t *testing.T) {
 	hold := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-hold }))
+	arrived := newArrivals(5)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived.arrive()
+		<-hold
+	}))
 	t.Cleanup(srv.Close) // after the handlers are let go
 	defer close(hold)
 	started := newArrivals(5)
@@ -118,7 +122,7 @@ func TestCancelledRequestsShareOneRow(t *testing.T) {
 	tp.configure(srv.URL, 0, tagFilter{})
 	tp.setTarget(context.Background(), map[string]int64{"Cut": 5})
 	started.wait(t, 10*time.Second)
-	time.Sleep(50 * time.Millisecond) // let the requests reach the server
+	arrived.wait(t, 10*time.Second) // every request is at the server, in flight
 	tp.stopAllWithin(context.Background(), 0)
 	rep := tp.collector.Report(time.Now())
 	if rep.Total.NumFailures != 5 || len(rep.Errors) != 1 {

@@ -734,36 +734,6 @@ func TestDialBackoff(t *testing.T) {
 	}
 }
 
-// startSessionCancel is startSessionWith that also returns the cancel of
-// the worker's context: what SIGTERM does to a worker program.
-func startSessionCancel(t *testing.T, configure func(*Worker), classes ...*UserClass) (*fakeMaster, context.CancelFunc) {
-	t.Helper()
-	conn := newFakeConn()
-	w := &Worker{
-		Classes: classes,
-		NodeID:  testNode,
-		Logger:  slog.New(slog.DiscardHandler),
-		dial:    func(context.Context, protocol.DialOptions) (protocol.Conn, error) { return conn, nil },
-	}
-	configure(w)
-	ctx, cancel := context.WithCancel(context.Background())
-	returned := make(chan struct{})
-	go func() {
-		defer close(returned)
-		w.Run(ctx)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-returned:
-		case <-time.After(10 * time.Second):
-			t.Error("worker did not return after cancel")
-		}
-	})
-	conn.events <- protocol.Event{Kind: protocol.Connected}
-	return &fakeMaster{t: t, conn: conn, nodeID: testNode}, cancel
-}
-
 // slowTarget answers no request before the test ends; it tells of each
 // request that arrives.
 func slowTarget(t *testing.T) (*httptest.Server, <-chan struct{}) {
@@ -808,7 +778,7 @@ func TestNothingLostAtTheEnd(t *testing.T) {
 		for _, end := range []string{"quit", "SIGTERM"} {
 			t.Run(kind+"/"+end, func(t *testing.T) {
 				srv, arrived := slowTarget(t)
-				m, cancel := startSessionCancel(t, func(w *Worker) { w.Host = srv.URL }, classes[kind])
+				m, _, cancel := startSessionCtx(t, func(w *Worker) { w.Host = srv.URL }, classes[kind])
 				m.expect("client_ready")
 				m.send(protocol.AckMessage{Index: 0, HasIndex: true})
 				m.send(protocol.SpawnMessage{Timestamp: time.Unix(100, 0), UserClassesCount: map[string]int64{"Slow": users}})

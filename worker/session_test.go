@@ -114,6 +114,14 @@ func startSession(t *testing.T, classes ...*UserClass) (*fakeMaster, chan error)
 // (when not nil) before it runs.
 func startSessionWith(t testing.TB, configure func(*Worker), classes ...*UserClass) (*fakeMaster, chan error) {
 	t.Helper()
+	m, done, _ := startSessionCtx(t, configure, classes...)
+	return m, done
+}
+
+// startSessionCtx is startSessionWith that also returns the cancel of the
+// worker's context: what SIGTERM does to a worker program.
+func startSessionCtx(t testing.TB, configure func(*Worker), classes ...*UserClass) (*fakeMaster, chan error, context.CancelFunc) {
+	t.Helper()
 	conn := newFakeConn()
 	const node = "testhost_0123456789abcdef0123456789abcdef"
 	w := &Worker{
@@ -143,7 +151,7 @@ func startSessionWith(t testing.TB, configure func(*Worker), classes ...*UserCla
 		}
 	})
 	conn.events <- protocol.Event{Kind: protocol.Connected}
-	return &fakeMaster{t: t, conn: conn, nodeID: node}, done
+	return &fakeMaster{t: t, conn: conn, nodeID: node}, done, cancel
 }
 
 func TestSessionLifecycle(t *testing.T) {

@@ -17,7 +17,6 @@ package worker
 
 import (
 	"errors"
-	"fmt"
 	"runtime"
 	"runtime/debug"
 	"time"
@@ -312,8 +311,3 @@ const (
 	prepareStop                 // OnStart said the user must stop
 	preparePark                 // the user has nothing to do: it waits for its stop
 )
-
-// String names the outcome, for test messages.
-func (p prepared) String() string {
-	return fmt.Sprint([]string{"run", "stop", "park"}[p])
-}

@@ -17,7 +17,7 @@ func (r report) print(w io.Writer, c config) {
 		reach = r.ReachedAfter.Round(100 * time.Millisecond).String()
 	}
 	ideal := time.Duration(float64(c.Users) / c.Rate * float64(time.Second))
-	want := r.expectedRate(c)
+	want := c.expectedRate()
 	perUser := 0.0
 	if r.MaxUsers > 0 {
 		perUser = float64(r.PeakRSS) / float64(r.MaxUsers)

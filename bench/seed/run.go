@@ -67,8 +67,9 @@ type report struct {
 	WorkerExit     int
 }
 
-// ok tells whether the run meets the goals for its size.
-func (r report) expectedRate(c config) float64 { return float64(c.Users) / c.Pacing.Seconds() }
+// expectedRate is the steady request rate the pacing gives: one task per
+// user per pacing period.
+func (c config) expectedRate() float64 { return float64(c.Users) / c.Pacing.Seconds() }
 
 // freePort returns a port free on 127.0.0.1 now.
 func freePort() (int, error) {
