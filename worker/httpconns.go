@@ -128,7 +128,8 @@ type connections struct {
 	dial     dialFunc                                   // nil: the default dialer
 	pause    func(ctx context.Context, d time.Duration) // the dial back-off; nil: sleepCtx
 
-	http *http.Transport // shared by HTTPUsers
+	http  *http.Transport // shared by HTTPUsers
+	limit *requestLimit   // the shared pool's requests in flight (requestlimit.go)
 
 	lastBase atomic.Pointer[baseParse] // the base URL last parsed (parseBase)
 
@@ -148,6 +149,7 @@ type fastHostKey struct {
 func newConnections(o HTTPOptions) *connections {
 	c := &connections{tls: o.TLS, perUser: o.ConnectionPerUser, maxConns: sharedConnLimit()}
 	c.http = c.newTransport(false)
+	c.limit = newRequestLimit(c.maxConns)
 	return c
 }
 
@@ -203,7 +205,7 @@ func (c *connections) httpClient(base string, rec stats.Recorder, own bool) *HTT
 	base = strings.TrimRight(base, "/")
 	_, bad := c.parseBase(base)
 	if !own {
-		hc := newCheckedHTTPClient(base, bad, c.http, rec)
+		hc := newCheckedHTTPClient(base, bad, c.sharedHTTP(), rec)
 		hc.dials.pause = c.pause
 		return hc
 	}
@@ -212,6 +214,15 @@ func (c *connections) httpClient(base string, rec stats.Recorder, own bool) *HTT
 	hc.own = t
 	hc.dials.pause = c.pause
 	return hc
+}
+
+// sharedHTTP returns the shared pool's transport: requests in flight
+// within c.limit, when there is one.
+func (c *connections) sharedHTTP() http.RoundTripper {
+	if c.limit == nil {
+		return c.http
+	}
+	return &limitedTransport{rt: c.http, limit: c.limit}
 }
 
 // fastClient returns a fast client for a new user.

@@ -13,16 +13,13 @@ import (
 )
 
 // TestSeedCISized runs the seed scenario at CI size with the real master:
-// 20,000 paced users at 2,500 per second on one worker. The master must
-// report all of them within 10 s of the swarm (8 s is the ideal), never
-// mark the worker missing, and count exactly what the target served; the
-// worker's own worst heartbeat gap must stay under 2 s.
-//
-// At 5,000 per second (the example, all within 6 s) one core of
-// this 2-core machine, which also runs the target and the Python master,
-// is at the edge of its capacity: 4 of 5 quiet runs took 4.1 s, one tipped
-// into dialing thousands of connections and took 6.1 s (BENCHMARKS.md). A
-// test must not depend on which way it tips, so it runs at half that rate.
+// 20,000 paced users at 5,000 per second on one worker. The master must
+// report all of them within 6 s of the swarm (4 s is the ideal), never
+// mark the worker missing, and count exactly what the target served
+// without a failure; the worker's own worst heartbeat gap must stay under
+// 2 s, and the connections must follow the requests in flight, not the
+// users (at most 2,000: a worker that dials its way into overload opened
+// thousands before the shared pool's request limit, BENCHMARKS.md).
 //
 // It measures capacity, so it runs alone: .ci/run runs it after the rest
 // of the suite with GOLOCUST_SEED_TEST=1.
@@ -38,7 +35,7 @@ func TestSeedCISized(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	c := config{
-		Users: 20_000, Rate: 2_500, Pacing: time.Minute, Client: "std", LoginRatio: 0.3,
+		Users: 20_000, Rate: 5_000, Pacing: time.Minute, Client: "std", LoginRatio: 0.3,
 		Measure: 2 * time.Second, Self: bin, Locust: locust, Log: testWriter{t},
 		WorkerLog: filepath.Join(t.TempDir(), "worker.log"),
 	}
@@ -50,8 +47,11 @@ func TestSeedCISized(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep.print(testWriter{t}, c)
-	if rep.ReachedAfter == 0 || rep.ReachedAfter > 10*time.Second {
-		t.Errorf("the master reported %d users after %s; want all %d within 10 s", rep.MaxUsers, rep.ReachedAfter, c.Users)
+	if rep.ReachedAfter == 0 || rep.ReachedAfter > 6*time.Second {
+		t.Errorf("the master reported %d users after %s; want all %d within 6 s", rep.MaxUsers, rep.ReachedAfter, c.Users)
+	}
+	if rep.MaxConns > 2000 {
+		t.Errorf("the target saw %d connections at once for %d users; want at most 2,000", rep.MaxConns, c.Users)
 	}
 	if rep.MissingSeen > 0 {
 		t.Errorf("the master marked the worker missing (%d times)", rep.MissingSeen)
