@@ -1,8 +1,8 @@
 package worker
 
 // This file owns the worker's heartbeats to its master and the measure of
-// how late they come. The session (session.go) starts heartbeats and logs
-// the worst gap at the end of each test.
+// how late they come. The session starts them (session.go) and logs the
+// worst gap at the end of each test (session_jobs.go) and when it ends.
 
 import (
 	"context"
@@ -22,8 +22,9 @@ const lateHeartbeat = 2 * time.Second
 // gapMeter measures the gaps between consecutive heartbeats handed to the
 // transport (which takes them even when large bodies fill its queue, see
 // protocol's controlReserve, but writes them in turn, and not at all
-// while the master does not read). It is safe for concurrent use: the heartbeat goroutine
-// observes, the session loop takes the figures at the end of a test.
+// while the master does not read). It is safe for concurrent use: the
+// heartbeat goroutine observes, the session loop takes the figures at the
+// end of a test.
 type gapMeter struct {
 	mu    sync.Mutex
 	last  time.Time
@@ -64,8 +65,9 @@ func (g *gapMeter) take() heartbeatGaps {
 	return out
 }
 
-// heartbeats sends a heartbeat every second until ctx is done, and
-// records each one's time in s.gaps.
+// heartbeats sends a heartbeat every second until ctx is done. They have
+// their own goroutine so that nothing the session loop waits for holds
+// them up (docs/protocol.md, §7 item 10).
 func (s *session) heartbeats(ctx context.Context) {
 	var sampler processSampler
 	sampler.sample(time.Now())
@@ -76,16 +78,21 @@ func (s *session) heartbeats(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			now := time.Now() // not the tick's time: a late tick is a late heartbeat
-			cpu, rss := sampler.sample(now)
-			err := s.send(protocol.HeartbeatMessage{State: s.currentState(), CPUUsage: cpu, MemoryUsage: rss})
-			switch {
-			case err == nil:
-				s.gaps.observe(now)
-			case errors.Is(err, protocol.ErrQueueFull):
-				s.warnLimited("heartbeat-queue-full", "a heartbeat could not be queued: the master reads too slowly and the send queue is full")
-			}
+			s.heartbeat(time.Now(), &sampler) // not the tick's time: a late tick is a late heartbeat
 		}
+	}
+}
+
+// heartbeat sends one heartbeat at now, with the worker's state and the
+// process's figures, and records its time in s.gaps.
+func (s *session) heartbeat(now time.Time, sampler *processSampler) {
+	cpu, rss := sampler.sample(now)
+	err := s.send(protocol.HeartbeatMessage{State: s.currentState(), CPUUsage: cpu, MemoryUsage: rss})
+	switch {
+	case err == nil:
+		s.gaps.observe(now)
+	case errors.Is(err, protocol.ErrQueueFull):
+		s.warnLimited(now, "heartbeat-queue-full", "a heartbeat could not be queued: the master reads too slowly and the send queue is full")
 	}
 }
 

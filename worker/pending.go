@@ -9,6 +9,7 @@ package worker
 import (
 	"slices"
 	"sync/atomic"
+	"time"
 
 	"github.com/golocust/golocust/protocol"
 )
@@ -33,13 +34,13 @@ type pendingReport struct {
 
 func (p *pendingReport) written() bool { return p.state.Load() == reportWritten }
 
-// queueReportLocked adds m to the pending reports and sends what can be
-// sent, oldest first. s.statsMu must be held.
-func (s *session) queueReportLocked(m protocol.StatsMessage) {
+// queueReportLocked adds m, the report at now, to the pending reports and
+// sends what can be sent, oldest first. s.statsMu must be held.
+func (s *session) queueReportLocked(now time.Time, m protocol.StatsMessage) {
 	s.pending = append(s.pending, &pendingReport{msg: m})
 	s.pending = slices.DeleteFunc(s.pending, (*pendingReport).written)
 	if len(s.pending) > maxPendingReports {
-		s.mergePendingLocked()
+		s.mergePendingLocked(now)
 	}
 	latest := m
 	// Only a master that registered this worker reads what it is sent: a
@@ -77,7 +78,7 @@ func (s *session) queueReportLocked(m protocol.StatsMessage) {
 			break
 		}
 	}
-	if n := s.countPending(reportUnsent); n > 0 && s.limiter.allow("pending-reports") {
+	if n := s.countPending(reportUnsent); n > 0 && s.allowLog("pending-reports", now) {
 		s.logger.Info("keeping statistics reports until a master takes them", "reports", n)
 	}
 }
@@ -108,7 +109,7 @@ func (s *session) sendReport(p *pendingReport, body []byte) error {
 // mergePendingLocked merges every unsent report into the oldest unsent
 // one, so that memory follows the distinct rows, not the time without a
 // master. s.statsMu must be held.
-func (s *session) mergePendingLocked() {
+func (s *session) mergePendingLocked(now time.Time) {
 	var into *pendingReport
 	merged := 0
 	kept := s.pending[:0]
@@ -126,7 +127,7 @@ func (s *session) mergePendingLocked() {
 	}
 	clear(s.pending[len(kept):])
 	s.pending = kept
-	if merged > 0 && s.limiter.allow("merge-reports") {
+	if merged > 0 && s.allowLog("merge-reports", now) {
 		s.logger.Info("merged statistics reports kept for the master", "merged", merged+1, "kept", len(s.pending))
 	}
 }

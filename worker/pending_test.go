@@ -158,7 +158,7 @@ func TestReportsKeptUntilWritten(t *testing.T) {
 	step := func(n int) {
 		record(n)
 		want += int64(n)
-		s.reportStats()
+		s.reportStats(time.Now())
 	}
 	c.connect(false)
 	step(5)
@@ -194,13 +194,13 @@ func TestReportsMergedBeyondLimit(t *testing.T) {
 	s, c, record := reportSession(t)
 	for range 450 {
 		record(1)
-		s.reportStats()
+		s.reportStats(time.Now())
 		if n := len(s.pending); n > maxPendingReports {
 			t.Fatalf("%d reports kept, want at most %d", n, maxPendingReports)
 		}
 	}
 	c.connect(false)
-	s.reportStats()
+	s.reportStats(time.Now())
 	total, rows, msgs := c.received(t)
 	if total != 450 || rows != 450 {
 		t.Fatalf("the master counted %d requests (%d in rows), want 450", total, rows)
@@ -233,7 +233,7 @@ func TestLargeReportSplit(t *testing.T) {
 		}
 	}
 	s.statsMu.Lock()
-	s.queueReportLocked(m)
+	s.queueReportLocked(time.Now(), m)
 	s.statsMu.Unlock()
 	total, got, msgs := c.received(t)
 	if len(msgs) < 2 || total != rows || got != rows {
@@ -269,7 +269,7 @@ func TestReportsWaitForRegistration(t *testing.T) {
 	c.connect(false)
 	s.acked.Store(false) // connected, client_ready sent, no ack yet
 	record(7)
-	s.reportStats()
+	s.reportStats(time.Now())
 	c.mu.Lock()
 	early := len(c.written)
 	c.mu.Unlock()
@@ -277,7 +277,7 @@ func TestReportsWaitForRegistration(t *testing.T) {
 		t.Fatalf("%d reports written before the master registered the worker, want 0", early)
 	}
 	s.acked.Store(true)
-	s.reportStats()
+	s.reportStats(time.Now())
 	if total, _, _ := c.received(t); total != 7 {
 		t.Errorf("the master counted %d requests after registering, want 7", total)
 	}

@@ -129,19 +129,18 @@ func spawnBody(ts float64, counts map[string]int64) []byte {
 // other messages.
 func (m *fakeMaster) expectState(state string, within time.Duration) {
 	m.t.Helper()
-	timeout := time.After(within)
+	deadline := m.now().Add(within)
 	for {
-		select {
-		case body := <-m.conn.sent:
-			env, err := protocol.Decode(body)
-			if err != nil {
-				m.t.Fatalf("worker sent an undecodable message: %v", err)
-			}
-			if hb, ok := env.Message.(protocol.HeartbeatMessage); ok && hb.State == state {
-				return
-			}
-		case <-timeout:
+		body, ok := m.nextSent(deadline)
+		if !ok {
 			m.t.Fatalf("no heartbeat with state %q within %s", state, within)
+		}
+		env, err := protocol.Decode(body)
+		if err != nil {
+			m.t.Fatalf("worker sent an undecodable message: %v", err)
+		}
+		if hb, ok := env.Message.(protocol.HeartbeatMessage); ok && hb.State == state {
+			return
 		}
 	}
 }
@@ -151,7 +150,7 @@ func (m *fakeMaster) expectState(state string, within time.Duration) {
 // obeys the valid spawn that follows.
 func TestSessionBadInput(t *testing.T) {
 	logs := newLogRecorder()
-	m, _ := startSessionWith(t, func(w *Worker) {
+	_, m := simulateSession(t, func(w *Worker) {
 		w.Logger = slog.New(logs)
 		w.MaxUsers = 1000
 		w.NodeID = testNode
@@ -187,7 +186,7 @@ func TestSessionBadInput(t *testing.T) {
 		{"overflowing sum", spawnBody(13, map[string]int64{"A": math.MaxInt64, "B": math.MaxInt64}), "more than 1000 users"},
 	} {
 		before := logs.count(tc.log)
-		m.conn.recv <- tc.body
+		m.deliver(tc.body)
 		logs.waitFor(t, tc.log, before+1)
 		if got := logs.count(tc.log); got != before+1 {
 			t.Errorf("%s: %d log lines with %q, want 1", tc.name, got-before, tc.log)
@@ -195,7 +194,7 @@ func TestSessionBadInput(t *testing.T) {
 	}
 
 	// A spawn naming a class the worker does not have runs none of it.
-	m.conn.recv <- spawnBody(20, map[string]int64{"A": 0, "Nope": 3})
+	m.deliver(spawnBody(20, map[string]int64{"A": 0, "Nope": 3}))
 	got := m.expect("spawning_complete").(protocol.SpawningCompleteMessage)
 	if got.UserCount != 0 || got.UserClassesCount["Nope"] != 0 {
 		t.Errorf("spawn of an unknown class: %+v, want no users", got)
@@ -204,7 +203,7 @@ func TestSessionBadInput(t *testing.T) {
 
 	// Heartbeats kept flowing, and a valid spawn is obeyed.
 	m.expectState(stateRunning, 3*time.Second)
-	m.conn.recv <- spawnBody(21, map[string]int64{"A": 2})
+	m.deliver(spawnBody(21, map[string]int64{"A": 2}))
 	got = m.expect("spawning_complete").(protocol.SpawningCompleteMessage)
 	if got.UserCount != 2 || got.UserClassesCount["A"] != 2 {
 		t.Errorf("valid spawn after bad input: %+v, want A=2", got)
@@ -254,14 +253,15 @@ func TestSessionMasterRestart(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			started := make(chan struct{}, 100)
-			m, _ := startSession(t, Class("A", func() *countedUser { return &countedUser{started: started} }))
+			h, m := simulateSession(t, nil, Class("A", func() *countedUser { return &countedUser{started: started} }))
 			m.expect("client_ready")
 			m.send(protocol.AckMessage{Index: 0, HasIndex: true})
 			m.send(protocol.SpawnMessage{Timestamp: time.Unix(100, 0), UserClassesCount: map[string]int64{"A": 2}})
 			m.expect("spawning_complete")
+			receiveN(t, started, 2, "started") // users start on their own goroutines
 
-			m.conn.events <- protocol.Event{Kind: protocol.Disconnected}
-			m.conn.events <- protocol.Event{Kind: protocol.Connected}
+			m.announce(protocol.Event{Kind: protocol.Disconnected})
+			m.announce(protocol.Event{Kind: protocol.Connected})
 			m.expect("client_ready")
 			m.send(protocol.AckMessage{Index: 0, HasIndex: true})
 			if tc.resume {
@@ -272,7 +272,9 @@ func TestSessionMasterRestart(t *testing.T) {
 					t.Fatalf("user_count %d after resuming, want 2", got.UserCount)
 				}
 				m.expectState(stateRunning, 3*time.Second)
-				if n := len(started); n != 2 {
+				// A user says it started on an executor, a moment after the
+				// pool started it: the pool's count is exact at once.
+				if n := max(2+len(started), h.usersStarted()); n != 2 {
 					t.Errorf("%d users started, want the 2 that kept running", n)
 				}
 				return
@@ -283,6 +285,19 @@ func TestSessionMasterRestart(t *testing.T) {
 				t.Errorf("users %d after the new master did not resume, want 0", stats.UserCount)
 			}
 		})
+	}
+}
+
+// receiveN waits for n signals of users that what (started, recorded).
+func receiveN(t *testing.T, signals <-chan struct{}, n int, what string) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for i := range n {
+		select {
+		case <-signals:
+		case <-timeout:
+			t.Fatalf("users %s %d times within 10 s, want %d", what, i, n)
+		}
 	}
 }
 
@@ -304,7 +319,7 @@ func TestSessionNoMasterTimeout(t *testing.T) {
 	for _, timeout := range []time.Duration{time.Second, -1} {
 		t.Run(fmt.Sprint(timeout), func(t *testing.T) {
 			logs := newLogRecorder()
-			m, _ := startSessionWith(t, func(w *Worker) {
+			h, m := simulateSession(t, func(w *Worker) {
 				w.NoMasterTimeout = timeout
 				w.Logger = slog.New(logs)
 			}, Class("A", func() *idleUser { return &idleUser{} }))
@@ -312,11 +327,13 @@ func TestSessionNoMasterTimeout(t *testing.T) {
 			m.send(protocol.AckMessage{Index: 0, HasIndex: true})
 			m.send(protocol.SpawnMessage{Timestamp: time.Unix(100, 0), UserClassesCount: map[string]int64{"A": 2}})
 			m.expect("spawning_complete")
-			lostAt := time.Now()
-			m.conn.events <- protocol.Event{Kind: protocol.Disconnected}
+			// Between two heartbeats, so that they tell when users stop.
+			h.advance(heartbeatInterval / 2)
+			lostAt := h.now
+			m.announce(protocol.Event{Kind: protocol.Disconnected})
 			// The fake conn still carries heartbeats, so the state is seen.
 			m.expectState(stateReady, 5*time.Second)
-			if waited := time.Since(lostAt); waited < timeout {
+			if waited := h.now.Sub(lostAt); waited < timeout {
 				t.Errorf("users stopped after %s, before the %s timeout", waited, timeout)
 			}
 			logs.waitFor(t, "stopping users", 1)
@@ -327,13 +344,13 @@ func TestSessionNoMasterTimeout(t *testing.T) {
 // TestSessionMasterHeartbeatSilence: a master that sent heartbeats and
 // stops (restarted behind the same connection) gets a new client_ready.
 func TestSessionMasterHeartbeatSilence(t *testing.T) {
-	m, _ := startSession(t, Class("A", func() *idleUser { return &idleUser{} }))
+	h, m := simulateSession(t, nil, Class("A", func() *idleUser { return &idleUser{} }))
 	m.expect("client_ready")
 	m.send(protocol.AckMessage{Index: 0, HasIndex: true})
 	m.send(protocol.MasterHeartbeatMessage{})
-	silent := time.Now()
+	silent := h.now
 	m.expect("client_ready")
-	if d := time.Since(silent); d < masterHeartbeatTimeout {
+	if d := h.now.Sub(silent); d < masterHeartbeatTimeout {
 		t.Errorf("registered again after %s of silence, before %s", d, masterHeartbeatTimeout)
 	}
 }
@@ -443,37 +460,39 @@ func TestWarnFileLimit(t *testing.T) {
 func TestSessionKeepsReportsWhileDisconnected(t *testing.T) {
 	gate := make(chan struct{})
 	const perUser = 5
+	recorded := make(chan struct{}, 2*perUser)
 	logs := newLogRecorder()
-	m, _ := startSessionWith(t, func(w *Worker) { w.Logger = slog.New(logs) },
-		Class("A", func() *gatedUser { return &gatedUser{gate: gate, left: perUser} }))
+	h, m := simulateSession(t, func(w *Worker) { w.Logger = slog.New(logs) },
+		Class("A", func() *gatedUser { return &gatedUser{gate: gate, left: perUser, recorded: recorded} }))
 	m.expect("client_ready")
 	m.send(protocol.AckMessage{Index: 0, HasIndex: true})
 	m.send(protocol.SpawnMessage{Timestamp: time.Unix(100, 0), UserClassesCount: map[string]int64{"A": 2}})
 	m.expect("spawning_complete")
 
 	m.conn.down.Store(true)
-	m.conn.events <- protocol.Event{Kind: protocol.Disconnected}
+	m.announce(protocol.Event{Kind: protocol.Disconnected})
 	close(gate) // the users record their requests now, with nobody to send them to
+	receiveN(t, recorded, 2*perUser, "recorded")
 	// A report falls due while the connection is down: the worker keeps it.
+	h.advance(reportInterval)
 	logs.waitFor(t, "keeping statistics reports", 1)
 	m.conn.down.Store(false)
-	m.conn.events <- protocol.Event{Kind: protocol.Connected}
+	m.announce(protocol.Event{Kind: protocol.Connected})
 	m.expect("client_ready")
 	m.send(protocol.AckMessage{Index: 0, HasIndex: true})
 	var requests int64
-	timeout := time.After(10 * time.Second)
+	deadline := m.now().Add(10 * time.Second)
 	for requests < 2*perUser {
-		select {
-		case body := <-m.conn.sent:
-			env, err := protocol.Decode(body)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if st, ok := env.Message.(protocol.StatsMessage); ok {
-				requests += st.Total.NumRequests
-			}
-		case <-timeout:
+		body, ok := m.nextSent(deadline)
+		if !ok {
 			t.Fatalf("the master got %d of the %d requests recorded while it was away", requests, 2*perUser)
+		}
+		env, err := protocol.Decode(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st, ok := env.Message.(protocol.StatsMessage); ok {
+			requests += st.Total.NumRequests
 		}
 	}
 	if requests != 2*perUser {
@@ -481,10 +500,12 @@ func TestSessionKeepsReportsWhileDisconnected(t *testing.T) {
 	}
 }
 
-// gatedUser records left requests once gate is closed, then idles.
+// gatedUser records left requests once gate is closed, saying so on
+// recorded, then idles.
 type gatedUser struct {
-	gate <-chan struct{}
-	left int
+	gate     <-chan struct{}
+	left     int
+	recorded chan<- struct{}
 }
 
 func (u *gatedUser) Tasks() []Task {
@@ -499,6 +520,8 @@ func (u *gatedUser) Tasks() []Task {
 			return ctx.Err()
 		}
 		u.left--
-		return Record(ctx, "test", "while-away", time.Millisecond, 1, nil)
+		err := Record(ctx, "test", "while-away", time.Millisecond, 1, nil)
+		u.recorded <- struct{}{}
+		return err
 	}}}
 }

@@ -90,8 +90,8 @@ func (c *gateConn) waitSent(t *testing.T, typ string) {
 // connection is still queued when the loop, stalled past the transport's
 // reconnect, reads it. It must not be taken for the new master's: a
 // spawning from a worker a 2.12 master does not know kills its receive
-// loop (protocol notes §7.6). Before the fix, about half the rounds sent
-// spawning on the new connection before client_ready.
+// loop (docs/protocol.md, §7 item 6). Before the fix, about half the
+// rounds sent spawning on the new connection before client_ready.
 func TestSessionStaleSpawnAfterReconnect(t *testing.T) {
 	const node = "testhost_0123456789abcdef0123456789abcdef"
 	encode := func(m protocol.Message) []byte {
@@ -168,17 +168,20 @@ func TestSessionFrozenRegistersAgain(t *testing.T) {
 		{"frozen", 40 * time.Second, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			collector := stats.NewCollector()
-			logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-			classes, _ := validateClasses([]*UserClass{Class("U", func() *idleUser { return &idleUser{} })})
-			s := &session{collector: collector, logger: logger, registered: true, limiter: newLogLimiter(time.Second)}
-			s.pool = newPool(classes, collector, logger, nil)
-			now := time.Now()
-			s.lastTick = now.Add(-tc.late)
+			h, m := simulateSession(t, nil, Class("U", func() *idleUser { return &idleUser{} }))
+			m.expect("client_ready")
+			m.send(protocol.AckMessage{Index: 0, HasIndex: true})
+			h.advanceTo(h.s.nextDeadline()) // the loop's timer just fired
+			h.sent()
+			h.freeze(tc.late)
 			readys := 0
-			s.tick(now, now.Add(-time.Hour), func(time.Duration) {}, func() { readys++ }, func(time.Time) {})
-			if readys != tc.readys || s.registered != (tc.readys == 0) {
-				t.Errorf("tick %s late: %d client_ready sent, registered %v; want %d", tc.late, readys, s.registered, tc.readys)
+			for _, typ := range h.sent() {
+				if typ == "client_ready" {
+					readys++
+				}
+			}
+			if readys != tc.readys || h.s.registered != (tc.readys == 0) {
+				t.Errorf("tick %s late: %d client_ready sent, registered %v; want %d", tc.late, readys, h.s.registered, tc.readys)
 			}
 		})
 	}

@@ -51,11 +51,14 @@ func (c *fakeConn) Reset() {
 func (c *fakeConn) Flush(ctx context.Context) error { return nil }
 func (c *fakeConn) Close() error                    { return nil }
 
-// fakeMaster plays the master's side of a fakeConn.
+// fakeMaster plays the master's side of a fakeConn: for a session that
+// runs on real time, or for a simulated one (session_sim_test.go), whose
+// made-up time it moves on while it waits for the worker.
 type fakeMaster struct {
 	t      testing.TB
 	conn   *fakeConn
 	nodeID string
+	sim    *sessionSim // nil for a session that runs on real time
 }
 
 func (m *fakeMaster) send(msg protocol.Message) {
@@ -64,34 +67,79 @@ func (m *fakeMaster) send(msg protocol.Message) {
 	if err != nil {
 		m.t.Fatal(err)
 	}
+	m.deliver(body)
+}
+
+// deliver hands a body to the worker as the transport would.
+func (m *fakeMaster) deliver(body []byte) {
+	m.t.Helper()
+	if m.sim != nil {
+		m.sim.step(received{body})
+		return
+	}
 	m.conn.recv <- body
+}
+
+// announce hands a connection change to the worker as the transport
+// would.
+func (m *fakeMaster) announce(ev protocol.Event) {
+	m.t.Helper()
+	if m.sim != nil {
+		m.sim.step(connChanged{ev})
+		return
+	}
+	m.conn.events <- ev
+}
+
+// now is the time as the worker sees it: made-up for a simulated session.
+func (m *fakeMaster) now() time.Time {
+	if m.sim != nil {
+		return m.sim.now
+	}
+	return time.Now()
+}
+
+// nextSent returns the next body the worker sent by deadline (of m.now's
+// time), and false if none came.
+func (m *fakeMaster) nextSent(deadline time.Time) ([]byte, bool) {
+	m.t.Helper()
+	if m.sim != nil {
+		return m.sim.nextSent(deadline)
+	}
+	timeout := time.NewTimer(time.Until(deadline))
+	defer timeout.Stop()
+	select {
+	case body := <-m.conn.sent:
+		return body, true
+	case <-timeout.C:
+		return nil, false
+	}
 }
 
 // expect returns the next message of type typ the worker sent, skipping
 // heartbeats and statistics unless typ asks for them.
 func (m *fakeMaster) expect(typ string) protocol.Message {
 	m.t.Helper()
-	timeout := time.After(10 * time.Second)
+	deadline := m.now().Add(10 * time.Second)
 	for {
-		select {
-		case body := <-m.conn.sent:
-			env, err := protocol.Decode(body)
-			if err != nil {
-				m.t.Fatalf("worker sent an undecodable message: %v", err)
-			}
-			if env.NodeID != m.nodeID {
-				m.t.Fatalf("worker sent node_id %q, want %q", env.NodeID, m.nodeID)
-			}
-			if env.Message.Type() == typ {
-				return env.Message
-			}
-			switch env.Message.Type() {
-			case "heartbeat", "stats", "spawning":
-			default:
-				m.t.Fatalf("worker sent %s while the test waited for %s", env.Message.Type(), typ)
-			}
-		case <-timeout:
+		body, ok := m.nextSent(deadline)
+		if !ok {
 			m.t.Fatalf("worker sent no %s within 10 s", typ)
+		}
+		env, err := protocol.Decode(body)
+		if err != nil {
+			m.t.Fatalf("worker sent an undecodable message: %v", err)
+		}
+		if env.NodeID != m.nodeID {
+			m.t.Fatalf("worker sent node_id %q, want %q", env.NodeID, m.nodeID)
+		}
+		if env.Message.Type() == typ {
+			return env.Message
+		}
+		switch env.Message.Type() {
+		case "heartbeat", "stats", "spawning":
+		default:
+			m.t.Fatalf("worker sent %s while the test waited for %s", env.Message.Type(), typ)
 		}
 	}
 }
@@ -150,8 +198,9 @@ func startSessionCtx(t testing.TB, configure func(*Worker), classes ...*UserClas
 			t.Error("worker did not return after cancel")
 		}
 	})
-	conn.events <- protocol.Event{Kind: protocol.Connected}
-	return &fakeMaster{t: t, conn: conn, nodeID: node}, done, cancel
+	m := &fakeMaster{t: t, conn: conn, nodeID: node}
+	m.announce(protocol.Event{Kind: protocol.Connected})
+	return m, done, cancel
 }
 
 func TestSessionLifecycle(t *testing.T) {
