@@ -1,10 +1,14 @@
+// The fast HTTP client, on fasthttp: FastHTTPUser, FastHTTPClient and its
+// exchange (sending, redirects, cookies, reading, the watch on requests
+// in flight). The request core it shares with HTTPClient (names, checks,
+// errors, recording) is in request.go; its connections come from
+// httpconns.go.
 package worker
 
 import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -56,7 +60,8 @@ var _ fastHTTPBinder = (*FastHTTPUser)(nil)
 // FastHTTPClient makes HTTP/1.1 requests for one user and records each one
 // exactly like [HTTPClient]: same methods, same [RequestOption]s, same
 // [Response] and *[RequestError], same row names and failure rules, and
-// cookies the server sets are kept for the user's later requests.
+// cookies the server sets are kept for the user's later requests. It is a
+// [Client].
 //
 // Unlike HTTPClient it speaks HTTP/1.1 only, follows redirects itself, and
 // cannot interrupt a request in flight when its context is cancelled: the
@@ -67,14 +72,9 @@ var _ fastHTTPBinder = (*FastHTTPUser)(nil)
 // connection the client checks that the server has not closed it. It is
 // safe for concurrent use.
 type FastHTTPClient struct {
-	timeout  time.Duration
-	maxBody  int64
-	base     string
+	requestCore
 	baseURL  *url.URL // base parsed, nil when base is not an http(s) URL
 	baseHost string   // host[:port] of base
-	badBase  error    // why base is unusable, nil when it is fine
-	recorder stats.Recorder
-	dials    dialFailures
 
 	conns  *connections // where connections come from
 	slot   uint32       // picks the client's shard of conns.inflight
@@ -102,7 +102,8 @@ func newFastHTTPClient(base string, recorder stats.Recorder) *FastHTTPClient {
 // newFastClient returns a client for base whose connections come from
 // conns: shared ones, or its own when own is set.
 func newFastClient(base string, recorder stats.Recorder, conns *connections, own bool) *FastHTTPClient {
-	c := &FastHTTPClient{base: strings.TrimRight(base, "/"), recorder: recorder, own: own, conns: conns}
+	c := &FastHTTPClient{own: own, conns: conns}
+	c.requestCore = requestCore{base: strings.TrimRight(base, "/"), recorder: recorder, client: c}
 	c.baseURL, c.badBase = conns.parseBase(c.base)
 	if c.baseURL != nil {
 		c.baseHost = c.baseURL.Host
@@ -195,20 +196,6 @@ func addrOf(u *url.URL) string {
 	return u.Host + ":80"
 }
 
-// SetTimeout sets the timeout of every request that has no [Timeout]
-// option of its own; 0, the default, means none but the 60 s network
-// timeout. A request that times out is a failure of kind Timeout.
-func (c *FastHTTPClient) SetTimeout(d time.Duration) { c.timeout = max(d, 0) }
-
-// SetMaxBodySize makes a response body longer than n bytes a failure of
-// kind ResponseTooLarge, for every request without a [MaxBodySize] option
-// of its own; 0, the default, means no limit. Either way a body takes
-// only the memory of the bytes received so far.
-func (c *FastHTTPClient) SetMaxBodySize(n int64) { c.maxBody = max(n, 0) }
-
-// Base returns the base URL that relative paths are joined to.
-func (c *FastHTTPClient) Base() string { return c.base }
-
 // Jar returns the client's cookie jar. Cookies set in it are sent with
 // later requests.
 func (c *FastHTTPClient) Jar() http.CookieJar { return (*fastJar)(c) }
@@ -228,104 +215,47 @@ func (j *fastJar) Cookies(u *url.URL) []*http.Cookie {
 	return (*FastHTTPClient)(j).cookieJar().Cookies(u)
 }
 
-// Get requests path (relative to the base URL, or absolute).
-func (c *FastHTTPClient) Get(ctx context.Context, path string, opts ...RequestOption) (*Response, error) {
-	return c.Request(ctx, http.MethodGet, path, nil, opts...)
-}
-
-// Post sends body with the given content type to path.
-func (c *FastHTTPClient) Post(ctx context.Context, path, contentType string, body []byte, opts ...RequestOption) (*Response, error) {
-	return c.Request(ctx, http.MethodPost, path, body, append([]RequestOption{Header("Content-Type", contentType)}, opts...)...)
-}
-
-// PostForm sends form URL-encoded to path.
-func (c *FastHTTPClient) PostForm(ctx context.Context, path string, form url.Values, opts ...RequestOption) (*Response, error) {
-	return c.Post(ctx, path, "application/x-www-form-urlencoded", []byte(form.Encode()), opts...)
-}
-
-// fastCall is one request of the fast client, redirects included.
+// fastCall is a call of the fast client with what its exchange keeps, in
+// one allocation: the storage of the response's URL and header values,
+// and the watch.
 type fastCall struct {
-	cfg          requestConfig
-	method, name string
-	path         string   // as the caller gave it
-	target       string   // the URL of the current hop
-	relative     bool     // target is base+path: not parsed, not redirected
-	reqURL       *url.URL // target parsed, once something needed it
-	first        *url.URL // the first hop's URL, once redirected
-	deadline     time.Time
-	hasDeadline  bool
-	start        time.Time
+	call
+	url          url.URL   // the response's URL, when built from the base
+	headerValues [8]string // the values of the response's header, when they fit
+	watch        fastWatch
 }
 
-// Request sends a request with any method and records it, following
-// redirects. The error is a *[RequestError] when the request failed; the
-// response is non-nil whenever the server answered, failed or not.
-func (c *FastHTTPClient) Request(ctx context.Context, method, path string, body []byte, opts ...RequestOption) (*Response, error) {
-	x := fastCall{cfg: requestConfig{timeout: c.timeout, maxBody: c.maxBody}, method: method, path: path, start: time.Now()}
-	for _, o := range opts {
-		o(&x.cfg)
-	}
-	x.deadline, x.hasDeadline = ctx.Deadline()
-	if x.cfg.timeout > 0 {
-		if d := x.start.Add(x.cfg.timeout); !x.hasDeadline || d.Before(x.deadline) {
-			x.deadline, x.hasDeadline = d, true
-		}
-	}
-	x.relative = !isAbsolute(path)
-	x.target = path
-	if x.relative {
-		x.target = c.base + path
-		if failure := baseError(c.base, c.badBase, method, nameOr(x.cfg.name, path)); failure != nil {
-			return nil, c.record(method, failure.Name, x.start, 0, failure)
-		}
-	}
-	if err := ctx.Err(); err != nil {
-		name := nameOr(x.cfg.name, path)
-		return nil, c.record(method, name, x.start, 0, transportError(ctx, method, name, err))
-	}
-	if failure := x.setName(path); failure != nil {
-		return nil, c.record(method, failure.Name, x.start, 0, failure)
-	}
-	w := c.watch(ctx, &x)
-	r, failure, netErr := c.exchange(ctx, &x, body)
-	end := time.Now()
-	if !w.finish() { // recorded as cancelled already
-		return r, transportError(ctx, method, x.name, ctx.Err())
-	}
-	if r != nil {
-		r.Elapsed = end.Sub(x.start)
-	}
-	size := int64(0)
-	if r != nil {
-		size = int64(len(r.Body))
-	}
-	err := c.recordAt(method, x.name, x.start, end, size, failure)
-	c.dials.after(ctx, netErr)
-	return r, err
+// newCall returns a call in a new fastCall.
+func (c *FastHTTPClient) newCall() *call {
+	f := new(fastCall)
+	f.fast = f
+	return &f.call
 }
 
-// setName sets the row name: the Name option, else the path and query of
-// the first request, before any redirect. It parses the URL only when
-// the path is not already its own request URI.
-func (x *fastCall) setName(path string) *RequestError {
-	x.name = x.cfg.name
-	if x.name != "" {
-		return nil
-	}
-	if x.relative && plainRequestURI(path) {
-		x.name = path
-		return nil
-	}
-	u, err := url.Parse(x.target)
-	if err != nil || u.Host == "" {
-		if err == nil {
-			err = fmt.Errorf("no host in URL %q", x.target)
+// exchange sends x, watched for its context's cancel, follows its
+// redirects and reads the response.
+func (c *FastHTTPClient) exchange(ctx context.Context, x *call, body []byte) (*Response, *RequestError, error) {
+	if limit := c.sharedLimit(); limit != nil {
+		if err := limit.acquire(ctx); err != nil {
+			return nil, fastTransportError(ctx, x.method, x.name, err), err
 		}
-		return &RequestError{Method: x.method, Name: path, Kind: "InvalidURL", Err: err}
+		defer limit.release()
 	}
-	x.reqURL = u
-	x.name = u.RequestURI()
-	return nil
+	w := c.watch(ctx, x)
+	r, failure, netErr := c.roundTrips(ctx, x, body)
+	if !w.finish() {
+		x.recorded = true
+	}
+	return r, failure, netErr
+}
+
+// sharedLimit returns the limit on the shared pool's requests in flight
+// (requestlimit.go), or nil for a client with its own connections.
+func (c *FastHTTPClient) sharedLimit() *requestLimit {
+	if c.own || c.conns == nil {
+		return nil
+	}
+	return c.conns.limit
 }
 
 // fastWatch is a request of the fast client in flight, watched for its
@@ -343,8 +273,9 @@ type fastWatch struct {
 }
 
 // watch registers x as in flight.
-func (c *FastHTTPClient) watch(ctx context.Context, x *fastCall) *fastWatch {
-	w := &fastWatch{ctx: ctx, c: c, method: x.method, name: x.name, start: x.start}
+func (c *FastHTTPClient) watch(ctx context.Context, x *call) *fastWatch {
+	w := &x.fast.watch
+	w.ctx, w.c, w.method, w.name, w.start = ctx, c, x.method, x.name, x.start
 	c.conns.inflight.add(w, c.slot)
 	return w
 }
@@ -363,16 +294,28 @@ func (w *fastWatch) finish() bool {
 	return w.claimed.CompareAndSwap(false, true)
 }
 
-// exchange sends x and follows its redirects. It returns the response
-// (nil when none came), the failure (nil for a success) and the
-// transport error, if any.
-func (c *FastHTTPClient) exchange(ctx context.Context, x *fastCall, body []byte) (*Response, *RequestError, error) {
+// fastDeadline returns when x must end, the earlier of its context's
+// deadline and its timeout, or the zero time when it has neither.
+func fastDeadline(ctx context.Context, x *call) time.Time {
+	deadline, ok := ctx.Deadline()
+	if x.cfg.timeout > 0 {
+		if d := x.start.Add(x.cfg.timeout); !ok || d.Before(deadline) {
+			return d
+		}
+	}
+	return deadline
+}
+
+// roundTrips sends x and follows its redirects. It returns the response
+// (nil when none came), the failure the exchange found and the transport
+// error, if any.
+func (c *FastHTTPClient) roundTrips(ctx context.Context, x *call, body []byte) (*Response, *RequestError, error) {
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
 	req.Header.SetMethod(x.method)
-	req.SetRequestURI(x.target)
+	setRequestURI(req, x)
 	for k, vs := range x.cfg.header {
 		for _, v := range vs {
 			req.Header.Add(k, v)
@@ -381,12 +324,14 @@ func (c *FastHTTPClient) exchange(ctx context.Context, x *fastCall, body []byte)
 	if body != nil {
 		req.SetBodyRaw(body)
 	}
+	deadline := fastDeadline(ctx, x)
+	var first *url.URL // the first hop's URL, once redirected
 	for redirects := 0; ; redirects++ {
 		c.addCookies(req, x)
-		if err := c.do(req, resp, x, redirects == 0); err != nil {
+		if err := c.do(req, resp, x, redirects == 0, deadline); err != nil {
 			return nil, fastTransportError(ctx, x.method, x.name, err), err
 		}
-		c.keepCookies(resp, &x.reqURL, x.target)
+		c.keepCookies(resp, x)
 		next := c.nextHop(resp, x)
 		if next == nil {
 			break
@@ -394,8 +339,11 @@ func (c *FastHTTPClient) exchange(ctx context.Context, x *fastCall, body []byte)
 		if redirects >= maxRedirects {
 			return nil, fastTransportError(ctx, x.method, x.name, errTooManyRedirects), nil
 		}
+		if first == nil {
+			first = x.reqURL
+		}
 		drainBody(resp)
-		redirect(req, resp.StatusCode(), x, next)
+		redirect(req, resp.StatusCode(), x, first, next)
 		resp.Reset()
 	}
 	data, err := readFastBody(resp, x.cfg.maxBody)
@@ -406,16 +354,27 @@ func (c *FastHTTPClient) exchange(ctx context.Context, x *fastCall, body []byte)
 	if err != nil {
 		return r, bodyError(ctx, x.method, x.name, r.StatusCode, err), err
 	}
-	return r, r.judge(x.cfg.check), nil
+	return r, nil, nil
+}
+
+// setRequestURI puts x's first URL on req, without making a string of
+// base and path.
+func setRequestURI(req *fasthttp.Request, x *call) {
+	if x.target != "" {
+		req.SetRequestURI(x.target)
+		return
+	}
+	var buf [256]byte
+	req.SetRequestURIBytes(append(append(buf[:0], x.base...), x.path...))
 }
 
 // addCookies puts the jar's cookies for the current hop on req.
-func (c *FastHTTPClient) addCookies(req *fasthttp.Request, x *fastCall) {
+func (c *FastHTTPClient) addCookies(req *fasthttp.Request, x *call) {
 	if !c.hasCookies.Load() {
 		return
 	}
 	if x.reqURL == nil {
-		x.reqURL, _ = url.Parse(x.target)
+		x.reqURL, _ = url.Parse(x.targetURL())
 	}
 	if x.reqURL != nil {
 		for _, ck := range c.cookieJar().Cookies(x.reqURL) {
@@ -426,13 +385,13 @@ func (c *FastHTTPClient) addCookies(req *fasthttp.Request, x *fastCall) {
 
 // nextHop returns the URL resp redirects to, or nil when resp is final
 // (or its Location cannot be followed).
-func (c *FastHTTPClient) nextHop(resp *fasthttp.Response, x *fastCall) *url.URL {
+func (c *FastHTTPClient) nextHop(resp *fasthttp.Response, x *call) *url.URL {
 	next := redirectTarget(resp, resp.StatusCode())
 	if next == "" {
 		return nil
 	}
 	if x.reqURL == nil {
-		x.reqURL, _ = url.Parse(x.target)
+		x.reqURL, _ = url.Parse(x.targetURL())
 	}
 	loc, err := url.Parse(next)
 	if x.reqURL == nil || err != nil {
@@ -443,12 +402,10 @@ func (c *FastHTTPClient) nextHop(resp *fasthttp.Response, x *fastCall) *url.URL 
 
 // redirect turns req into the request of the next hop, as net/http does:
 // a 301, 302 or 303 becomes a GET without a body, and the credentials
-// stay behind on a redirect to another host or from https to http.
-func redirect(req *fasthttp.Request, code int, x *fastCall, next *url.URL) {
-	if x.first == nil {
-		x.first = x.reqURL
-	}
-	if stripOnRedirect(x.first, x.reqURL, next) {
+// stay behind on a redirect to another host than first's or from https
+// to http.
+func redirect(req *fasthttp.Request, code int, x *call, first, next *url.URL) {
+	if stripOnRedirect(first, x.reqURL, next) {
 		for _, k := range sensitiveHeaders {
 			req.Header.Del(k)
 		}
@@ -513,14 +470,15 @@ func readFastBody(resp *fasthttp.Response, limit int64) ([]byte, error) {
 	return b, err
 }
 
-// do sends req to the base host's connections when it goes there, and to
-// the connections to other hosts otherwise.
-func (c *FastHTTPClient) do(req *fasthttp.Request, resp *fasthttp.Response, x *fastCall, firstHop bool) error {
+// do sends req, by deadline unless it is zero, to the base host's
+// connections when it goes there, and to the connections to other hosts
+// otherwise.
+func (c *FastHTTPClient) do(req *fasthttp.Request, resp *fasthttp.Response, x *call, firstHop bool, deadline time.Time) error {
 	var d interface {
 		Do(*fasthttp.Request, *fasthttp.Response) error
 		DoDeadline(*fasthttp.Request, *fasthttp.Response, time.Time) error
 	}
-	if host := c.hostClient(); host != nil && (x.relative && firstHop || string(req.Host()) == c.baseHost && sameScheme(x.target, host.IsTLS)) {
+	if host := c.hostClient(); host != nil && (x.relative && firstHop || string(req.Host()) == c.baseHost && sameScheme(x.targetURL(), host.IsTLS)) {
 		d = host
 	} else {
 		d = c.otherClient()
@@ -528,8 +486,8 @@ func (c *FastHTTPClient) do(req *fasthttp.Request, resp *fasthttp.Response, x *f
 	if c.closed.Load() {
 		req.SetConnectionClose()
 	}
-	if x.hasDeadline {
-		return d.DoDeadline(req, resp, x.deadline)
+	if !deadline.IsZero() {
+		return d.DoDeadline(req, resp, deadline)
 	}
 	return d.Do(req, resp)
 }
@@ -539,7 +497,7 @@ func sameScheme(target string, tls bool) bool {
 }
 
 // keepCookies stores the cookies resp sets in the jar.
-func (c *FastHTTPClient) keepCookies(resp *fasthttp.Response, reqURL **url.URL, target string) {
+func (c *FastHTTPClient) keepCookies(resp *fasthttp.Response, x *call) {
 	var cookies []*http.Cookie
 	for _, v := range resp.Header.Cookies() {
 		if ck, err := http.ParseSetCookie(string(v)); err == nil {
@@ -549,14 +507,14 @@ func (c *FastHTTPClient) keepCookies(resp *fasthttp.Response, reqURL **url.URL, 
 	if len(cookies) == 0 {
 		return
 	}
-	if *reqURL == nil {
-		u, err := url.Parse(target)
+	if x.reqURL == nil {
+		u, err := url.Parse(x.targetURL())
 		if err != nil {
 			return
 		}
-		*reqURL = u
+		x.reqURL = u
 	}
-	c.cookieJar().SetCookies(*reqURL, cookies)
+	c.cookieJar().SetCookies(x.reqURL, cookies)
 	c.hasCookies.Store(true)
 }
 
@@ -573,40 +531,31 @@ func redirectTarget(resp *fasthttp.Response, code int) string {
 // response copies what the caller may keep out of resp. It is on the hot
 // path, so it copies with few allocations: all header values share one
 // string, and the URL of a plain relative path is built, not parsed.
-func (c *FastHTTPClient) response(resp *fasthttp.Response, body []byte, x *fastCall) *Response {
-	code := resp.StatusCode()
+func (c *FastHTTPClient) response(resp *fasthttp.Response, body []byte, x *call) *Response {
 	u := x.reqURL
-	if u == nil {
-		if c.baseURL != nil && x.relative && plainRequestURI(x.path) {
-			p, q, _ := strings.Cut(x.path, "?")
-			u = &url.URL{Scheme: c.baseURL.Scheme, Host: c.baseURL.Host, Path: c.baseURL.Path + p, RawQuery: q}
-		} else {
-			u, _ = url.Parse(x.target)
-		}
+	if u == nil { // a plain relative path, never parsed
+		p, q, _ := strings.Cut(x.path, "?")
+		u = &x.fast.url
+		*u = url.URL{Scheme: c.baseURL.Scheme, Host: c.baseURL.Host,
+			Path: c.baseURL.Path + p, RawPath: c.baseURL.EscapedPath() + p, RawQuery: q}
 	}
-	r := &Response{
-		StatusCode: code, Status: statusLine(code, resp.Header.StatusMessage()), Header: copyHeader(&resp.Header),
-		Body: body, URL: u, name: x.name, method: x.method,
-	}
-	// Locust's HTTPError names the row name when one is given, else the
-	// final URL.
-	r.errURL = x.target
-	if x.cfg.name != "" {
-		r.errURL = x.cfg.name
-	}
-	return r
+	code := resp.StatusCode()
+	return x.response(code, statusLine(code, resp.Header.StatusMessage()), copyHeader(&resp.Header, x.fast.headerValues[:]), body, u)
 }
 
 // copyHeader copies h into an http.Header with three allocations: the
-// map, the value slices and one string holding every value.
-func copyHeader(h *fasthttp.ResponseHeader) http.Header {
+// map (two for a small one), and one string holding every value. The
+// value slices are cut from values when it is long enough.
+func copyHeader(h *fasthttp.ResponseHeader, values []string) http.Header {
 	n, size := 0, 0
 	for _, v := range h.All() {
 		n++
 		size += len(v)
 	}
 	header := make(http.Header, n)
-	values := make([]string, n)
+	if len(values) < n {
+		values = make([]string, n)
+	}
 	var b strings.Builder
 	b.Grow(size)
 	for _, v := range h.All() {
@@ -694,16 +643,6 @@ func statusLine(code int, reason []byte) string {
 	return strconv.Itoa(code) + " " + text
 }
 
-// record adds the request to the statistics and returns err.
-func (c *FastHTTPClient) record(method, name string, start time.Time, size int64, err *RequestError) error {
-	return c.recordAt(method, name, start, time.Now(), size, err)
-}
-
-// recordAt records a request that ended at now.
-func (c *FastHTTPClient) recordAt(method, name string, start, now time.Time, size int64, err *RequestError) error {
-	return recordRequest(c.recorder, method, name, start, now, size, err)
-}
-
 // fastTransportError classifies a fasthttp error like transportError
 // classifies a net/http one.
 func fastTransportError(ctx context.Context, method, name string, err error) *RequestError {
@@ -711,21 +650,4 @@ func fastTransportError(ctx context.Context, method, name string, err error) *Re
 		return &RequestError{Method: method, Name: name, Kind: "Timeout", Err: err}
 	}
 	return transportError(ctx, method, name, err)
-}
-
-// plainRequestURI reports whether a relative path is already what
-// url.URL.RequestURI would make of it, so the row name needs no parsing.
-func plainRequestURI(p string) bool {
-	if p == "" || p[0] != '/' {
-		return false
-	}
-	for i := 0; i < len(p); i++ {
-		switch b := p[i]; {
-		case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9':
-		case strings.IndexByte("/-._~!$&'()*+,;=:@?", b) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }

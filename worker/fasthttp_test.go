@@ -67,13 +67,8 @@ func fastTestServer(t *testing.T) (*httptest.Server, *atomic.Int64) {
 	return srv, &served
 }
 
-// requester is what HTTPClient and FastHTTPClient have in common.
-type requester interface {
-	Get(ctx context.Context, path string, opts ...RequestOption) (*Response, error)
-	Post(ctx context.Context, path, contentType string, body []byte, opts ...RequestOption) (*Response, error)
-	PostForm(ctx context.Context, path string, form url.Values, opts ...RequestOption) (*Response, error)
-	Request(ctx context.Context, method, path string, body []byte, opts ...RequestOption) (*Response, error)
-}
+// requester is Client by the name httpconns_test.go still uses.
+type requester = Client
 
 // TestFastHTTPClientMatchesHTTPClient makes the same requests with both
 // clients and wants the same responses, errors and statistics.
@@ -81,7 +76,7 @@ func TestFastHTTPClientMatchesHTTPClient(t *testing.T) {
 	srv, _ := fastTestServer(t)
 	tests := []struct {
 		name     string
-		do       func(ctx context.Context, c requester) (*Response, error)
+		do       func(ctx context.Context, c Client) (*Response, error)
 		status   int
 		body     string
 		row      string // recorded name
@@ -90,27 +85,27 @@ func TestFastHTTPClientMatchesHTTPClient(t *testing.T) {
 		errorRow string // the failure text Locust would show
 		base     string // "-" for a client without a base URL
 	}{
-		{name: "get", do: func(ctx context.Context, c requester) (*Response, error) { return c.Get(ctx, "/ok") },
+		{name: "get", do: func(ctx context.Context, c Client) (*Response, error) { return c.Get(ctx, "/ok") },
 			status: 200, body: "hello", row: "/ok", method: "GET"},
-		{name: "query kept in name", do: func(ctx context.Context, c requester) (*Response, error) { return c.Get(ctx, "/echo?a=1&b=2") },
+		{name: "query kept in name", do: func(ctx context.Context, c Client) (*Response, error) { return c.Get(ctx, "/echo?a=1&b=2") },
 			status: 200, body: "GET /echo?a=1&b=2   ", row: "/echo?a=1&b=2", method: "GET"},
-		{name: "escaped path", do: func(ctx context.Context, c requester) (*Response, error) { return c.Get(ctx, "/echo?q=a%20b") },
+		{name: "escaped path", do: func(ctx context.Context, c Client) (*Response, error) { return c.Get(ctx, "/echo?q=a%20b") },
 			status: 200, body: "GET /echo?q=a%20b   ", row: "/echo?q=a%20b", method: "GET"},
-		{name: "absolute url", do: func(ctx context.Context, c requester) (*Response, error) { return c.Get(ctx, srv.URL+"/ok") },
+		{name: "absolute url", do: func(ctx context.Context, c Client) (*Response, error) { return c.Get(ctx, srv.URL+"/ok") },
 			status: 200, body: "hello", row: "/ok", method: "GET"},
-		{name: "name option", do: func(ctx context.Context, c requester) (*Response, error) {
+		{name: "name option", do: func(ctx context.Context, c Client) (*Response, error) {
 			return c.Get(ctx, "/echo?id=7", Name("/echo?id=[id]"))
 		}, status: 200, body: "GET /echo?id=7   ", row: "/echo?id=[id]", method: "GET"},
-		{name: "404 fails", do: func(ctx context.Context, c requester) (*Response, error) { return c.Get(ctx, "/missing") },
+		{name: "404 fails", do: func(ctx context.Context, c Client) (*Response, error) { return c.Get(ctx, "/missing") },
 			status: 404, body: "404 page not found\n", row: "/missing", method: "GET", errKind: "HTTPError",
 			errorRow: "HTTPError('404 Client Error: Not Found for url: " + srv.URL + "/missing')"},
-		{name: "500 fails", do: func(ctx context.Context, c requester) (*Response, error) { return c.Get(ctx, "/boom") },
+		{name: "500 fails", do: func(ctx context.Context, c Client) (*Response, error) { return c.Get(ctx, "/boom") },
 			status: 500, body: "boom\n", row: "/boom", method: "GET", errKind: "HTTPError",
 			errorRow: "HTTPError('500 Server Error: Internal Server Error for url: " + srv.URL + "/boom')"},
-		{name: "check accepts 404", do: func(ctx context.Context, c requester) (*Response, error) {
+		{name: "check accepts 404", do: func(ctx context.Context, c Client) (*Response, error) {
 			return c.Get(ctx, "/missing", Check(func(*Response) error { return nil }))
 		}, status: 404, body: "404 page not found\n", row: "/missing", method: "GET"},
-		{name: "check rejects 200", do: func(ctx context.Context, c requester) (*Response, error) {
+		{name: "check rejects 200", do: func(ctx context.Context, c Client) (*Response, error) {
 			return c.Get(ctx, "/ok", Check(func(r *Response) error {
 				if r.Contains("hello") {
 					return errors.New("unexpected greeting")
@@ -119,46 +114,46 @@ func TestFastHTTPClientMatchesHTTPClient(t *testing.T) {
 			}))
 		}, status: 200, body: "hello", row: "/ok", method: "GET", errKind: "CatchResponseError",
 			errorRow: "CatchResponseError('unexpected greeting')"},
-		{name: "post with header", do: func(ctx context.Context, c requester) (*Response, error) {
+		{name: "post with header", do: func(ctx context.Context, c Client) (*Response, error) {
 			return c.Post(ctx, "/echo", "text/plain", []byte("data"), Header("X-Token", "t1"))
 		}, status: 200, body: "POST /echo text/plain t1 data", row: "/echo", method: "POST"},
-		{name: "post form", do: func(ctx context.Context, c requester) (*Response, error) {
+		{name: "post form", do: func(ctx context.Context, c Client) (*Response, error) {
 			return c.PostForm(ctx, "/echo", url.Values{"k": {"v w"}})
 		}, status: 200, body: "POST /echo application/x-www-form-urlencoded  k=v+w", row: "/echo", method: "POST"},
-		{name: "custom method", do: func(ctx context.Context, c requester) (*Response, error) {
+		{name: "custom method", do: func(ctx context.Context, c Client) (*Response, error) {
 			return c.Request(ctx, http.MethodDelete, "/ok", nil)
 		}, status: 200, body: "hello", row: "/ok", method: "DELETE"},
-		{name: "redirect followed", do: func(ctx context.Context, c requester) (*Response, error) { return c.Get(ctx, "/redirect") },
+		{name: "redirect followed", do: func(ctx context.Context, c Client) (*Response, error) { return c.Get(ctx, "/redirect") },
 			status: 200, body: "GET /echo?from=redirect   ", row: "/redirect", method: "GET"},
-		{name: "redirect to a failure", do: func(ctx context.Context, c requester) (*Response, error) {
+		{name: "redirect to a failure", do: func(ctx context.Context, c Client) (*Response, error) {
 			return c.Get(ctx, "/redirect-missing")
 		}, status: 404, body: "404 page not found\n", row: "/redirect-missing", method: "GET", errKind: "HTTPError",
 			errorRow: "HTTPError('404 Client Error: Not Found for url: " + srv.URL + "/missing')"},
-		{name: "named failure", do: func(ctx context.Context, c requester) (*Response, error) {
+		{name: "named failure", do: func(ctx context.Context, c Client) (*Response, error) {
 			return c.Get(ctx, "/missing?id=3", Name("/missing?id=[id]"))
 		}, status: 404, body: "404 page not found\n", row: "/missing?id=[id]", method: "GET", errKind: "HTTPError",
 			errorRow: "HTTPError('404 Client Error: Not Found for url: /missing?id=[id]')"},
-		{name: "check keeps the status rule", do: func(ctx context.Context, c requester) (*Response, error) {
+		{name: "check keeps the status rule", do: func(ctx context.Context, c Client) (*Response, error) {
 			return c.Get(ctx, "/boom", Check(func(r *Response) error { return r.StatusError() }))
 		}, status: 500, body: "boom\n", row: "/boom", method: "GET", errKind: "HTTPError",
 			errorRow: "HTTPError('500 Server Error: Internal Server Error for url: " + srv.URL + "/boom')"},
-		{name: "too many redirects", do: func(ctx context.Context, c requester) (*Response, error) { return c.Get(ctx, "/loop") },
+		{name: "too many redirects", do: func(ctx context.Context, c Client) (*Response, error) { return c.Get(ctx, "/loop") },
 			row: "/loop", method: "GET", errKind: "TooManyRedirects"},
-		{name: "no host", do: func(ctx context.Context, c requester) (*Response, error) { return c.Get(ctx, "/x") },
+		{name: "no host", do: func(ctx context.Context, c Client) (*Response, error) { return c.Get(ctx, "/x") },
 			row: "/x", method: "GET", errKind: "MissingSchema", base: "-"},
-		{name: "timeout", do: func(ctx context.Context, c requester) (*Response, error) {
+		{name: "timeout", do: func(ctx context.Context, c Client) (*Response, error) {
 			return c.Get(ctx, "/slow", Timeout(50*time.Millisecond))
 		}, row: "/slow", method: "GET", errKind: "Timeout"},
-		{name: "connection refused", do: func(ctx context.Context, c requester) (*Response, error) {
+		{name: "connection refused", do: func(ctx context.Context, c Client) (*Response, error) {
 			return c.Get(ctx, "http://127.0.0.1:1/x")
 		}, row: "/x", method: "GET", errKind: "ConnectionError"},
 	}
 	clients := []struct {
 		name string
-		make func(base string, rec stats.Recorder) requester
+		make func(base string, rec stats.Recorder) Client
 	}{
-		{"net/http", func(base string, rec stats.Recorder) requester { return newHTTPClient(base, newHTTPTransport(), rec) }},
-		{"fasthttp", func(base string, rec stats.Recorder) requester { return newFastHTTPClient(base, rec) }},
+		{"net/http", func(base string, rec stats.Recorder) Client { return newHTTPClient(base, newHTTPTransport(), rec) }},
+		{"fasthttp", func(base string, rec stats.Recorder) Client { return newFastHTTPClient(base, rec) }},
 	}
 	for _, tt := range tests {
 		for _, cl := range clients {
@@ -211,6 +206,59 @@ func TestFastHTTPClientMatchesHTTPClient(t *testing.T) {
 				}
 				if tt.errorRow != "" && (len(rep.Errors) != 1 || rep.Errors[0].Text != tt.errorRow) {
 					t.Errorf("errors %+v, want one %q", rep.Errors, tt.errorRow)
+				}
+			})
+		}
+	}
+}
+
+// TestClientsAgreeOnEdges covers what the two clients once did each their
+// own way: the time a check sees, a request whose user is already
+// stopping, a URL with no host.
+func TestClientsAgreeOnEdges(t *testing.T) {
+	srv, served := fastTestServer(t)
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	var checked time.Duration
+	tests := []struct {
+		name    string
+		do      func(c Client) (*Response, error)
+		row     string
+		errKind string // "" for success
+	}{
+		{name: "check sees the recorded time", do: func(c Client) (*Response, error) {
+			return c.Get(context.Background(), "/ok", Check(func(r *Response) error { checked = r.Elapsed; return nil }))
+		}, row: "/ok"},
+		{name: "stopping before sending", do: func(c Client) (*Response, error) {
+			return c.Get(cancelled, srv.URL+"/ok?x=1")
+		}, row: "/ok?x=1", errKind: kindRequestCancelled},
+		{name: "no host in the URL", do: func(c Client) (*Response, error) { return c.Get(context.Background(), "http:///x") },
+			row: "http:///x", errKind: "InvalidURL"},
+	}
+	clients := map[string]func(rec stats.Recorder) Client{
+		"net/http": func(rec stats.Recorder) Client { return newHTTPClient(srv.URL, newHTTPTransport(), rec) },
+		"fasthttp": func(rec stats.Recorder) Client { return newFastHTTPClient(srv.URL, rec) },
+	}
+	for _, tt := range tests {
+		for name, newClient := range clients {
+			t.Run(tt.name+"/"+name, func(t *testing.T) {
+				collector := stats.NewCollector()
+				checked = 0
+				before := served.Load()
+				resp, err := tt.do(newClient(collector.Recorder(1)))
+				var re *RequestError
+				if errors.As(err, &re) != (tt.errKind != "") || re != nil && re.Kind != tt.errKind {
+					t.Fatalf("error %v, want kind %q", err, tt.errKind)
+				}
+				if tt.errKind != "" && served.Load() != before {
+					t.Errorf("the server got %d requests, want none", served.Load()-before)
+				}
+				if tt.errKind == "" && (checked <= 0 || checked != resp.Elapsed) {
+					t.Errorf("check saw elapsed %s, response says %s: want the same, above 0", checked, resp.Elapsed)
+				}
+				rep := collector.Report(time.Now())
+				if len(rep.Entries) != 1 || rep.Entries[0].Name != tt.row || rep.Entries[0].NumRequests != 1 {
+					t.Errorf("rows %+v, want one request under %s", rep.Entries, tt.row)
 				}
 			})
 		}

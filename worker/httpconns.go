@@ -225,6 +225,15 @@ func (c *connections) sharedHTTP() http.RoundTripper {
 	return &limitedTransport{rt: c.http, limit: c.limit}
 }
 
+// backlog returns how many requests of the shared pool wait for a place in
+// its request limit.
+func (c *connections) backlog() int {
+	if c == nil || c.limit == nil {
+		return 0
+	}
+	return c.limit.waiting()
+}
+
 // fastClient returns a fast client for a new user.
 func (c *connections) fastClient(base string, rec stats.Recorder, own bool) *FastHTTPClient {
 	fc := newFastClient(base, rec, c, own)

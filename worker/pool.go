@@ -33,7 +33,14 @@ type pool struct {
 	transport *connections
 	limiter   *logLimiter
 
-	clock   clock      // the spawner's time source (spawn.go)
+	clock       clock       // the spawner's time source (spawn.go)
+	backlogFunc func() int  // requests waiting for the worker; nil: the transport's (spawn.go)
+	spawnHeld   atomic.Bool // spawning holds back for the backlog (spawn.go)
+	holds       struct {    // spawn holds not yet logged, and when the last line was
+		mu sync.Mutex
+		at time.Time
+		n  int
+	}
 	spawnMu sync.Mutex // serializes setTarget's and stopAllWithin's changes of the users
 
 	// live counts each class's running users, as len(running[name]), so

@@ -40,6 +40,9 @@ const (
 	limitGrowth = 1.5
 	// lookEvery is how often the limit is reconsidered while requests wait.
 	lookEvery = 20 * time.Millisecond
+	// calmFor is how long the worker must have kept up, at every look,
+	// before the limit grows: one look can fall between two bursts.
+	calmFor = 250 * time.Millisecond
 	// behindRunnable is the goroutines per CPU ready to run, waiting for
 	// it, at which the worker counts as behind.
 	behindRunnable = 64
@@ -58,6 +61,7 @@ type requestLimit struct {
 	inFlight int // places taken
 	line     []chan struct{}
 	lookedAt time.Time
+	behindAt time.Time   // the last look that found the worker behind
 	timer    *time.Timer // looks again while requests wait
 	behind   behindFunc
 	now      func() time.Time
@@ -92,6 +96,13 @@ func (l *requestLimit) acquire(ctx context.Context) error {
 		l.leaveLine(wait)
 		return ctx.Err()
 	}
+}
+
+// waiting returns how many requests wait in line.
+func (l *requestLimit) waiting() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.line)
 }
 
 // leaveLine takes a request that gave up out of the line, or gives its
@@ -130,13 +141,17 @@ func (l *requestLimit) admitLocked() {
 	}
 }
 
-// lookLocked grows the limit when requests wait and the worker keeps up,
+// lookLocked grows the limit when requests wait and the worker has kept
+// up for calmFor,
 // at most once per lookEvery, and makes sure it looks again while
 // requests still wait.
 func (l *requestLimit) lookLocked(now time.Time) {
 	if now.Sub(l.lookedAt) >= lookEvery {
 		l.lookedAt = now
-		l.limit = nextLimit(l.limit, l.max, len(l.line), l.behind(now))
+		if l.behind(now) {
+			l.behindAt = now
+		}
+		l.limit = nextLimit(l.limit, l.max, len(l.line), now.Sub(l.behindAt) < calmFor)
 		l.admitLocked()
 	}
 	if len(l.line) > 0 && l.timer == nil {

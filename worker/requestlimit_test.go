@@ -134,6 +134,11 @@ func TestRequestLimitGrowsOnlyWhileTheWorkerKeepsUp(t *testing.T) {
 	if l.limit != 2 {
 		t.Errorf("limit %d after a look within lookEvery, want 2", l.limit)
 	}
+	now = now.Add(calmFor - time.Millisecond)
+	l.lookLocked(now) // calm, but not for calmFor yet
+	if l.limit != 2 {
+		t.Errorf("limit %d after a calm look %s after a behind one, want 2", l.limit, calmFor-time.Millisecond)
+	}
 	now = now.Add(lookEvery)
 	l.lookLocked(now) // 2 × 1.5 = 3 places: one of the two gets in
 	if l.limit != 3 || l.inFlight != 3 || len(l.line) != 1 {
@@ -234,19 +239,20 @@ func TestLimitedTransportHoldsPlaceUntilBodyClosed(t *testing.T) {
 func TestLimitedTransportBoundsConcurrency(t *testing.T) {
 	var mu sync.Mutex
 	var now, peak int
+	arrived := make(chan struct{}, 10)
 	release := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		now++
 		peak = max(peak, now)
 		mu.Unlock()
+		arrived <- struct{}{}
 		<-release
 		mu.Lock()
 		now--
 		mu.Unlock()
 	}))
 	defer srv.Close()
-	defer close(release)
 	l := newRequestLimit(100)
 	l.behind = func(time.Time) bool { return true } // never grows
 	l.limit = 3
@@ -259,12 +265,58 @@ func TestLimitedTransportBoundsConcurrency(t *testing.T) {
 			}
 		})
 	}
-	waitLine(t, l, 7)
-	for range 10 {
-		release <- struct{}{}
+	for range 3 {
+		<-arrived
 	}
+	waitLine(t, l, 7)
+	close(release)
 	wg.Wait()
 	if peak != 3 {
 		t.Errorf("the server saw at most %d requests at once, want the limit of 3", peak)
+	}
+}
+
+func TestRequestLimitMeetsASlowTarget(t *testing.T) {
+	// A target that answers only once 300 requests are in at once: the
+	// limit, starting at 64 and measuring this idle test process, must grow
+	// to let them all in.
+	const want = 300
+	var mu sync.Mutex
+	in := 0
+	all := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		if in++; in == want {
+			close(all)
+		}
+		mu.Unlock()
+		select {
+		case <-all:
+		case <-time.After(10 * time.Second):
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	conns := newConnections(HTTPOptions{})
+	client := &http.Client{Transport: conns.sharedHTTP()}
+	var wg sync.WaitGroup
+	codes := make(chan int, want)
+	for range want {
+		wg.Go(func() {
+			resp, err := client.Get(srv.URL)
+			if err != nil {
+				codes <- 0
+				return
+			}
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		})
+	}
+	wg.Wait()
+	close(codes)
+	for code := range codes {
+		if code != http.StatusOK {
+			t.Fatalf("a request got %d: the limit never let %d requests in at once", code, want)
+		}
 	}
 }

@@ -59,6 +59,14 @@ func spawnStepSpread(prev, this float64) time.Duration {
 	return min(interval*9/10, maxSpawnStep)
 }
 
+// maxSpawnBacklog is how many requests may wait for the worker (in the
+// shared pool's request limit, requestlimit.go) before a spawn step holds
+// back its users: a worker that cannot serve the users it has would only
+// pile up more blocked users, each holding a goroutine's stack, until its
+// memory ran out. Held-back users start once the backlog is worked off;
+// the next spawn step counts from the users that run, so none is lost.
+const maxSpawnBacklog = 10_000
+
 // spreadPlan spreads n user starts evenly over a step that begins at
 // start and lasts over: user i (from 0) is due at start + i*over/n, so the
 // first starts at once and the last one step's share before the end.
@@ -145,7 +153,7 @@ func (p *pool) startSpread(ctx context.Context, starts []classStart, over time.D
 	configs := p.userConfigs(starts)
 	for started := 0; ; {
 		now := p.clock.Now()
-		if due := min(plan.due(now), started+batch); due > started {
+		if due := min(plan.due(now), started+batch); due > started && !p.holdSpawn() {
 			p.startUsers(next, configs, due-started)
 			started = due
 		}
@@ -159,6 +167,42 @@ func (p *pool) startSpread(ctx context.Context, starts []classStart, over time.D
 		case <-p.clock.After(wait):
 		}
 	}
+}
+
+// backlog returns how many requests wait for the worker.
+func (p *pool) backlog() int {
+	if p.backlogFunc != nil {
+		return p.backlogFunc()
+	}
+	return p.transport.backlog()
+}
+
+// holdSpawn reports whether spawning must wait for the backlog to be
+// worked off: from when more than maxSpawnBacklog requests wait until
+// fewer than half as many do.
+func (p *pool) holdSpawn() bool {
+	n := p.backlog()
+	hold := n > maxSpawnBacklog || p.spawnHeld.Load() && n > maxSpawnBacklog/2
+	if p.spawnHeld.Swap(hold) != hold && hold {
+		p.noteHold(p.clock.Now(), n)
+	}
+	return hold
+}
+
+// holdLogEvery spaces the lines that say spawning holds back.
+const holdLogEvery = 10 * time.Second
+
+// noteHold counts a hold and logs it, at most once per holdLogEvery.
+func (p *pool) noteHold(now time.Time, waiting int) {
+	p.holds.mu.Lock()
+	defer p.holds.mu.Unlock()
+	p.holds.n++
+	if !p.holds.at.IsZero() && now.Sub(p.holds.at) < holdLogEvery {
+		return
+	}
+	p.logger.Warn("spawning held back: the worker cannot keep up with its users' requests",
+		"requests_waiting", waiting, "holds", p.holds.n)
+	p.holds.at, p.holds.n = now, 0
 }
 
 // userConfigs returns the config users of each class started now get.

@@ -408,3 +408,45 @@ func TestStopBeforeFirstStepRunsHooks(t *testing.T) {
 		t.Errorf("OnStart %d, OnStop %d times for 1,000 users started and stopped; want 1000 each", starts.Load(), stops.Load())
 	}
 }
+
+// TestSpawnHeldBackWhileRequestsPileUp: once more than maxSpawnBacklog
+// requests wait for the worker, a step starts no users until half as many
+// do; then it goes on, and in the end starts every user.
+func TestSpawnHeldBackWhileRequestsPileUp(t *testing.T) {
+	tp := newTestPool(t, Class("A", func() *idleUser { return &idleUser{} }))
+	clk := newFakeClock(time.Unix(5000, 0))
+	tp.clock = clk
+	var backlog atomic.Int64
+	backlog.Store(maxSpawnBacklog + 1)
+	tp.backlogFunc = func() int { return int(backlog.Load()) }
+	done := make(chan struct{})
+	go func() {
+		tp.setTargetOver(context.Background(), map[string]int64{"A": 200}, time.Second)
+		close(done)
+	}()
+	for range 50 { // 50 ticks of at least spawnTick: a quarter of the step or more
+		clk.pass(<-clk.waits)
+	}
+	if n := tp.counts()["A"]; n != 0 {
+		t.Fatalf("%d users started while %d requests waited for the worker, want 0", n, backlog.Load())
+	}
+	backlog.Store(maxSpawnBacklog) // no longer above the bound, but not half
+	for range 20 {
+		clk.pass(<-clk.waits)
+	}
+	if n := tp.counts()["A"]; n != 0 {
+		t.Fatalf("%d users started with %d requests waiting after a hold, want 0 until half the bound", n, backlog.Load())
+	}
+	backlog.Store(maxSpawnBacklog / 2)
+	for {
+		select {
+		case w := <-clk.waits:
+			clk.pass(w)
+		case <-done:
+			if n := tp.counts()["A"]; n != 200 {
+				t.Fatalf("%d users after the backlog cleared, want all 200", n)
+			}
+			return
+		}
+	}
+}

@@ -23,12 +23,6 @@ import (
 // --login-ratio (the locustfile declares it).
 var loginRatio = worker.FloatOption("login-ratio", 0.3, "share of users that log in")
 
-// client is what the tasks need of either of golocust's HTTP clients.
-type client interface {
-	Get(ctx context.Context, path string, opts ...worker.RequestOption) (*worker.Response, error)
-	Post(ctx context.Context, path, contentType string, body []byte, opts ...worker.RequestOption) (*worker.Response, error)
-}
-
 // shopper is what web and mobile users share: a login in OnStart for a
 // share of them, the session cookie kept by the client's jar.
 type shopper struct {
@@ -36,7 +30,7 @@ type shopper struct {
 }
 
 // login posts the form with a test account; the shop sets a cookie.
-func (s *shopper) login(ctx context.Context, c client) error {
+func (s *shopper) login(ctx context.Context, c worker.Client) error {
 	if rand.Float64() >= loginRatio.Value() {
 		return nil
 	}
@@ -48,7 +42,7 @@ func (s *shopper) login(ctx context.Context, c client) error {
 
 // private asks for a page only logged-in users may see: 200 for them, 401
 // for the others, and anything else is a failure.
-func (s *shopper) private(ctx context.Context, c client, path string) error {
+func (s *shopper) private(ctx context.Context, c worker.Client, path string) error {
 	_, err := c.Get(ctx, path, worker.Check(func(r *worker.Response) error {
 		switch {
 		case s.loggedIn && r.StatusCode == 200, !s.loggedIn && r.StatusCode == 401:
@@ -72,7 +66,7 @@ func (u *WebUser) OnStart(ctx context.Context) error { return u.login(ctx, u.Cli
 func (u *WebUser) Tasks() []worker.Task { return webTasks(u.Client, &u.shopper) }
 
 // webTasks is the web mix on either client.
-func webTasks(c client, s *shopper) []worker.Task {
+func webTasks(c worker.Client, s *shopper) []worker.Task {
 	return []worker.Task{
 		{Name: "home", Weight: 3, Run: func(ctx context.Context) error { _, err := c.Get(ctx, "/"); return err }},
 		{Name: "item", Weight: 2, Run: func(ctx context.Context) error {
@@ -96,7 +90,7 @@ func (u *MobileUser) OnStart(ctx context.Context) error { return u.login(ctx, u.
 func (u *MobileUser) Tasks() []worker.Task { return mobileTasks(u.Client, &u.shopper) }
 
 // mobileTasks is the app's mix on either client.
-func mobileTasks(c client, s *shopper) []worker.Task {
+func mobileTasks(c worker.Client, s *shopper) []worker.Task {
 	return []worker.Task{
 		{Name: "items", Weight: 2, Run: func(ctx context.Context) error { _, err := c.Get(ctx, "/api/items"); return err }},
 		{Name: "profile", Weight: 1, Run: func(ctx context.Context) error { return s.private(ctx, c, "/api/profile") }},
