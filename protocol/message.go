@@ -188,53 +188,66 @@ func Decode(body []byte) (Envelope, error) {
 // decodePayload decodes data (one complete, already validated msgpack
 // value) for the given message type.
 func decodePayload(typ string, r *reader) (Message, error) {
-	switch typ {
-	case TypeClientReady:
-		return decodeClientReady(r)
-	case TypeHeartbeat:
-		if r.isNil() {
-			return MasterHeartbeatMessage{}, nil
-		}
-		return decodeHeartbeat(r)
-	case TypeStats:
-		return decodeStats(r)
-	case TypeSpawning:
-		return SpawningMessage{}, nil
-	case TypeSpawningComplete:
-		return decodeSpawningComplete(r)
-	case TypeClientStopped:
-		return ClientStoppedMessage{}, nil
-	case TypeQuit:
-		return QuitMessage{}, nil
-	case TypeException:
-		return decodeException(r)
-	case TypeLogs:
-		return decodeLogs(r)
-	case TypeAck:
-		return decodeAck(r)
-	case TypeSpawn:
-		return decodeSpawn(r)
-	case TypeStop:
-		return StopMessage{}, nil
-	case TypeReconnect:
-		return ReconnectMessage{}, nil
-	case TypeUpdateUserClass:
-		return decodeUpdateUserClass(r)
+	if decode := decoderFor(typ); decode != nil {
+		return decode(r)
 	}
 	return decodeCustom(typ, r)
 }
 
+// decoderFor returns the decoder of a typed message, or nil when Decode
+// maps typ to CustomMessage.
+func decoderFor(typ string) func(*reader) (Message, error) {
+	switch typ {
+	case TypeClientReady:
+		return asMessage(decodeClientReady)
+	case TypeHeartbeat:
+		return func(r *reader) (Message, error) {
+			if r.isNil() {
+				return MasterHeartbeatMessage{}, nil
+			}
+			return decodeHeartbeat(r)
+		}
+	case TypeStats:
+		return asMessage(decodeStats)
+	case TypeSpawning:
+		return empty(SpawningMessage{})
+	case TypeSpawningComplete:
+		return asMessage(decodeSpawningComplete)
+	case TypeClientStopped:
+		return empty(ClientStoppedMessage{})
+	case TypeQuit:
+		return empty(QuitMessage{})
+	case TypeException:
+		return asMessage(decodeException)
+	case TypeLogs:
+		return asMessage(decodeLogs)
+	case TypeAck:
+		return asMessage(decodeAck)
+	case TypeSpawn:
+		return asMessage(decodeSpawn)
+	case TypeStop:
+		return empty(StopMessage{})
+	case TypeReconnect:
+		return empty(ReconnectMessage{})
+	case TypeUpdateUserClass:
+		return asMessage(decodeUpdateUserClass)
+	}
+	return nil
+}
+
+// asMessage adapts a decoder of one message type to decoderFor's type.
+func asMessage[M Message](decode func(*reader) (M, error)) func(*reader) (Message, error) {
+	return func(r *reader) (Message, error) { return decode(r) }
+}
+
+// empty is the decoder of a message without a payload.
+func empty(m Message) func(*reader) (Message, error) {
+	return func(*reader) (Message, error) { return m, nil }
+}
+
 // isTypedMessageType reports whether Decode maps typ to a typed message
 // rather than to CustomMessage.
-func isTypedMessageType(typ string) bool {
-	switch typ {
-	case TypeClientReady, TypeHeartbeat, TypeStats, TypeSpawning, TypeSpawningComplete,
-		TypeClientStopped, TypeQuit, TypeException, TypeLogs, TypeAck, TypeSpawn, TypeStop,
-		TypeReconnect, TypeUpdateUserClass:
-		return true
-	}
-	return false
-}
+func isTypedMessageType(typ string) bool { return decoderFor(typ) != nil }
 
 // missing reports a required payload key that is absent.
 func missing(field string) error {

@@ -18,7 +18,6 @@ import (
 // msgpack format bytes (https://github.com/msgpack/msgpack/blob/master/spec.md).
 const (
 	mpNil      = 0xc0
-	mpNever    = 0xc1
 	mpFalse    = 0xc2
 	mpTrue     = 0xc3
 	mpBin8     = 0xc4

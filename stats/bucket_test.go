@@ -12,7 +12,7 @@ func TestBucketKeyMillis(t *testing.T) {
 		ms   float64
 		want int64
 	}{
-		// The examples of protocol.md §5.3.
+		// The examples of docs/protocol.md §5.3.
 		{0.5, 0},
 		{2.5, 2},
 		{3.5, 4},

@@ -10,7 +10,7 @@ import (
 )
 
 func TestErrorIDExample(t *testing.T) {
-	// The example key of protocol.md §5.4, seen in captures of both versions.
+	// The example key of docs/protocol.md §5.4, seen in captures of both versions.
 	e := Error{Key: Key{Method: "POST", Name: "/api"}, Text: "Exception('synthetic failure: HTTP 503')"}
 	const want = "babdaa54cddbc70e14faacdbd85a4610b1d2e0502828085f4fc4ad72316b249e"
 	if got := e.ID(); got != want {

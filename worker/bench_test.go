@@ -97,7 +97,7 @@ func stopBenchPool(tb testing.TB, p *pool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	p.stopAll(ctx)
-	p.wait()
+	waitPool(tb, p)
 }
 
 // idleClasses returns user classes of idle users, each made to report to a.

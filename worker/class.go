@@ -1,5 +1,9 @@
 package worker
 
+// This file owns user classes: UserClass, built with Class and its
+// setters, and the checks a run makes of them before any user starts.
+// Options attaches custom options (options.go).
+
 import (
 	"fmt"
 	"regexp"

@@ -1,8 +1,13 @@
 package worker
 
+// This file tests the command line end to end: exit codes, thresholds,
+// bad flags, help, the environment, signals, --csv, --json and the
+// standalone ramp.
+
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -47,8 +52,8 @@ func (s *syncBuffer) String() string {
 func run(t *testing.T, args []string, classes ...*UserClass) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errOut syncBuffer
-	code = (&Command{Classes: classes, Name: "golocust", Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }}).
-		Run(context.Background(), args)
+	code = (&command{classes: classes, name: "golocust", stdout: &out, stderr: &errOut, getenv: func(string) string { return "" }}).
+		run(context.Background(), args)
 	return code, out.String(), errOut.String()
 }
 
@@ -206,9 +211,9 @@ func TestBadFlags(t *testing.T) {
 	}
 	for _, c := range cases {
 		var out, errOut bytes.Buffer
-		cmd := &Command{Classes: []*UserClass{Class("A", func() fixedUser { return fixedUser{} })}, Name: "golocust",
-			Stdout: &out, Stderr: &errOut, Getenv: func(k string) string { return c.env[k] }}
-		code := cmd.Run(context.Background(), c.args)
+		cmd := &command{classes: []*UserClass{Class("A", func() fixedUser { return fixedUser{} })}, name: "golocust",
+			stdout: &out, stderr: &errOut, getenv: func(k string) string { return c.env[k] }}
+		code := cmd.run(context.Background(), c.args)
 		if code != ExitUsage {
 			t.Errorf("%v %v: exit code %d, want %d", c.args, c.env, code, ExitUsage)
 		}
@@ -263,6 +268,15 @@ func TestHelp(t *testing.T) {
 	}
 }
 
+// TestHelpShowsProgramDefaults: a program's own defaults, put before the
+// command line as RunCommand's doc says, show in -h as the defaults.
+func TestHelpShowsProgramDefaults(t *testing.T) {
+	code, stdout, _ := run(t, []string{"-u", "20", "-t", "10s", "-h"}, Class("A", func() fixedUser { return fixedUser{} }))
+	if code != ExitOK || !strings.Contains(stdout, "(default 20) [LOCUST_USERS]") || !strings.Contains(stdout, "(default 10s) [LOCUST_RUN_TIME]") {
+		t.Errorf("exit code %d; help does not show -u 20 and -t 10s as defaults:\n%s", code, stdout)
+	}
+}
+
 func TestParseArgsEnvironment(t *testing.T) {
 	env := map[string]string{
 		"LOCUST_USERS": "30", "LOCUST_SPAWN_RATE": "2.5", "LOCUST_RUN_TIME": "1h30m", "LOCUST_HOST": "http://x",
@@ -270,7 +284,7 @@ func TestParseArgsEnvironment(t *testing.T) {
 		"LOCUST_ONLY_SUMMARY": "1", "LOCUST_RESET_STATS": "yes", "LOCUST_EXIT_CODE_ON_ERROR": "9",
 		"LOCUST_LOGLEVEL": "warning", "LOCUST_THRESHOLD": "p95<300ms; fail_ratio<1%", "LOCUST_MASTER_NODE_PORT": "6000",
 	}
-	cfg, err := ParseArgs([]string{"-u", "40"}, func(k string) string { return env[k] })
+	cfg, err := parseArgs([]string{"-u", "40"}, func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +295,7 @@ func TestParseArgsEnvironment(t *testing.T) {
 		t.Errorf("config %+v", cfg)
 	}
 	// Thresholds on the command line replace the environment's.
-	cfg, err = ParseArgs([]string{"--threshold", "rps>1"}, func(k string) string { return env[k] })
+	cfg, err = parseArgs([]string{"--threshold", "rps>1"}, func(k string) string { return env[k] })
 	if err != nil || len(cfg.Thresholds) != 1 || cfg.Thresholds[0].Metric != "rps" {
 		t.Errorf("thresholds %+v, %v", cfg.Thresholds, err)
 	}
@@ -291,14 +305,14 @@ func TestParseArgsEnvironment(t *testing.T) {
 // environment, and turns them into the HTTPOptions a run gets.
 func TestParseArgsHTTPOptions(t *testing.T) {
 	env := map[string]string{"LOCUST_INSECURE": "true", "LOCUST_CA_FILE": "a.pem, b.pem", "LOCUST_CONNECTION_PER_USER": "1"}
-	cfg, err := ParseArgs([]string{"--client-cert", "c.pem", "--client-key", "k.pem"}, func(k string) string { return env[k] })
+	cfg, err := parseArgs([]string{"--client-cert", "c.pem", "--client-key", "k.pem"}, func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !cfg.Insecure || !slices.Equal(cfg.CAFiles, []string{"a.pem", "b.pem"}) || cfg.ClientCert != "c.pem" || cfg.ClientKey != "k.pem" || !cfg.ConnectionPerUser {
 		t.Errorf("config %+v", cfg)
 	}
-	cfg, err = ParseArgs([]string{"--insecure", "--connection-per-user"}, func(string) string { return "" })
+	cfg, err = parseArgs([]string{"--insecure", "--connection-per-user"}, func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,29 +320,48 @@ func TestParseArgsHTTPOptions(t *testing.T) {
 	if err != nil || opts.TLS == nil || !opts.TLS.InsecureSkipVerify || !opts.ConnectionPerUser {
 		t.Errorf("HTTP options %+v, %v; want insecure TLS and a connection per user", opts, err)
 	}
-	def := DefaultConfig()
+	def := defaultConfig()
 	if opts, err := def.httpOptions(); err != nil || opts.TLS != nil || opts.ConnectionPerUser {
 		t.Errorf("default HTTP options %+v, %v; want verified TLS and shared connections", opts, err)
+	}
+}
+
+// TestHTTPOptionsFilesOverTLS: the file options of HTTPOptions change a
+// copy of its TLS configuration, never the caller's, and keep the rest.
+func TestHTTPOptionsFilesOverTLS(t *testing.T) {
+	own := &tls.Config{ServerName: "shop.example", MinVersion: tls.VersionTLS13}
+	opts, err := HTTPOptions{TLS: own, Insecure: true, ConnectionPerUser: true}.resolved()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := opts.TLS; got == own || !got.InsecureSkipVerify || got.ServerName != "shop.example" || got.MinVersion != tls.VersionTLS13 {
+		t.Errorf("resolved TLS %+v; want a copy of the caller's, insecure", got)
+	}
+	if own.InsecureSkipVerify || !opts.ConnectionPerUser || opts.Insecure {
+		t.Errorf("caller's TLS changed (%v), or options %+v lost ConnectionPerUser or kept the files", own.InsecureSkipVerify, opts)
+	}
+	if opts, err := (HTTPOptions{TLS: own}).resolved(); err != nil || opts.TLS != own {
+		t.Errorf("without file options: TLS %p, %v; want the caller's %p as it is", opts.TLS, err, own)
 	}
 }
 
 func TestParseThreshold(t *testing.T) {
 	cases := []struct {
 		in   string
-		want Threshold
+		want threshold
 	}{
-		{"p95<300ms", Threshold{Metric: "p95", Op: "<", Value: 300}},
-		{"p99.9 <= 1.5s", Threshold{Metric: "p99.9", Op: "<=", Value: 1500}},
-		{"fail_ratio<1%", Threshold{Metric: "fail_ratio", Op: "<", Value: 0.01}},
-		{"rps>=100", Threshold{Metric: "rps", Op: ">=", Value: 100}},
-		{"/item/[id]:avg<50", Threshold{Row: "/item/[id]", Metric: "avg", Op: "<", Value: 50}},
-		{"http://x/a:max>1m", Threshold{Row: "http://x/a", Metric: "max", Op: ">", Value: 60000}},
+		{"p95<300ms", threshold{Metric: "p95", Op: "<", Value: 300}},
+		{"p99.9 <= 1.5s", threshold{Metric: "p99.9", Op: "<=", Value: 1500}},
+		{"fail_ratio<1%", threshold{Metric: "fail_ratio", Op: "<", Value: 0.01}},
+		{"rps>=100", threshold{Metric: "rps", Op: ">=", Value: 100}},
+		{"/item/[id]:avg<50", threshold{Row: "/item/[id]", Metric: "avg", Op: "<", Value: 50}},
+		{"http://x/a:max>1m", threshold{Row: "http://x/a", Metric: "max", Op: ">", Value: 60000}},
 	}
 	for _, c := range cases {
-		got, err := ParseThreshold(c.in)
+		got, err := parseThreshold(c.in)
 		c.want.Text = c.in
 		if err != nil || got != c.want {
-			t.Errorf("ParseThreshold(%q) = %+v, %v; want %+v", c.in, got, err, c.want)
+			t.Errorf("parseThreshold(%q) = %+v, %v; want %+v", c.in, got, err, c.want)
 		}
 	}
 }
@@ -575,7 +608,7 @@ func (slowStopUser) OnStop(context.Context) error {
 func TestMain(m *testing.M) {
 	if mode := os.Getenv(helperEnv); mode != "" {
 		hang := mode == "hang"
-		(&Command{Classes: []*UserClass{Class("Slow", func() slowStopUser { return slowStopUser{hang: hang} })}}).Main()
+		Main(Class("Slow", func() slowStopUser { return slowStopUser{hang: hang} }))
 		return
 	}
 	os.Exit(m.Run())

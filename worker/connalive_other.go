@@ -2,6 +2,10 @@
 
 package worker
 
+// This file owns the liveness check of an idle keep-alive connection on
+// the platforms that cannot peek at a socket: there, idle connections are
+// taken as alive. The check itself is keptConn.alive, in httpconns.go.
+
 import (
 	"net"
 	"syscall"

@@ -1,5 +1,8 @@
 package worker
 
+// This file owns the one-line status a worker logs at each report, in
+// place of the standalone live table.
+
 import (
 	"fmt"
 	"log/slog"
@@ -15,13 +18,8 @@ import (
 // instead of the standalone live table: its state, the users it runs (in
 // total and per class), and the requests and failures per second of the
 // report window r covers (from r.Total.StartTime, the previous report, to
-// r.Time). Call it from the session's reporter with the report it is about
-// to send, e.g. in session.reportStats:
-//
-//	rep := s.collector.Report(time.Now())
-//	counts := s.pool.counts()
-//	logStatus(s.logger, s.currentState(), counts, rep)
-//	s.pending = append(s.pending, statsMessage(rep, counts))
+// r.Time). The session's reporter calls it with each report it sends
+// (session.reportStats).
 func logStatus(logger *slog.Logger, state string, counts map[string]int64, r stats.Report) {
 	logger.Info("status", statusAttrs(state, counts, r, r.Time.Sub(r.Total.StartTime))...)
 }

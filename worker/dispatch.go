@@ -1,5 +1,9 @@
 package worker
 
+// This file owns the order in which a standalone run (standalone.go)
+// starts users of several classes: Locust's dispatcher order for one
+// process. A worker's master dispatches; its spawn messages carry counts.
+
 import (
 	"cmp"
 	"math"

@@ -1,5 +1,8 @@
 package worker_test
 
+// This file holds the examples of users, tasks, task sets, wait times
+// and options that go doc shows.
+
 import (
 	"context"
 	"errors"

@@ -1,15 +1,5 @@
 package worker
 
-import (
-	"fmt"
-	"log/slog"
-	"sync"
-	"time"
-
-	"github.com/golocust/golocust/protocol"
-	"github.com/golocust/golocust/stats"
-)
-
 // This file owns the throttling of the exception messages a worker sends
 // its master. Users that fail with no wait can raise tens of thousands of
 // exceptions a second; one message each would flood the connection and
@@ -23,6 +13,16 @@ import (
 // then the true count is in the texts of the count messages and in the
 // worker's log (a warning a window with the exceptions it counted). A
 // standalone run counts every exception exactly (see exceptionLog).
+
+import (
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/golocust/golocust/protocol"
+	"github.com/golocust/golocust/stats"
+)
 
 const (
 	// exceptionWindow is the throttle's period.

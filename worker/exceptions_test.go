@@ -199,7 +199,7 @@ func TestWorkerExceptionsThrottled(t *testing.T) {
 	p.setTarget(context.Background(), map[string]int64{"Panicky": 10})
 	waitFor(t, enough, fmt.Sprintf("%d exceptions", want))
 	p.stopAllWithin(context.Background(), 0)
-	p.wait()
+	waitPool(t, p)
 	elapsed := time.Since(start)
 	sender.close()
 	mu.Lock()

@@ -1,9 +1,10 @@
-// The fast HTTP client, on fasthttp: FastHTTPUser, FastHTTPClient and its
-// exchange (sending, redirects, cookies, reading, the watch on requests
-// in flight). The request core it shares with HTTPClient (names, checks,
-// errors, recording) is in request.go; its connections come from
-// httpconns.go.
 package worker
+
+// This file owns the fast HTTP client, on fasthttp: FastHTTPUser,
+// FastHTTPClient and its exchange (sending, redirects, cookies, reading,
+// the watch on requests in flight). The request core it shares with
+// HTTPClient (names, checks, errors, recording) is in request.go; its
+// connections come from httpconns.go.
 
 import (
 	"bytes"
@@ -71,6 +72,10 @@ var _ fastHTTPBinder = (*FastHTTPUser)(nil)
 // request is sent once, never retried; before reusing a kept-alive
 // connection the client checks that the server has not closed it. It is
 // safe for concurrent use.
+//
+// By default every call returns a new [Response] that the caller may keep.
+// After [FastHTTPClient.SetReuseResponses] the client reuses one Response
+// and its memory, fasthttp's own rule: see there.
 type FastHTTPClient struct {
 	requestCore
 	baseURL  *url.URL // base parsed, nil when base is not an http(s) URL
@@ -89,6 +94,32 @@ type FastHTTPClient struct {
 	jarOnce    sync.Once
 	jar        *cookiejar.Jar // use cookieJar
 	hasCookies atomic.Bool    // the jar has been given a cookie
+
+	reuse atomic.Pointer[fastReuse] // set by SetReuseResponses, else nil
+}
+
+// SetReuseResponses makes the client reuse one [Response], with its
+// Header, Body and URL, for all its requests (on) or give each request a
+// new one (off, the default). A reused Response is valid until the
+// client's next request starts: that request overwrites it, as fasthttp
+// overwrites a fasthttp.Response. Copy what must outlive it (strings
+// taken from it, such as [Response.Text] or a Header value, stay valid;
+// slices such as Body and Header's value lists do not).
+//
+// In this mode a request without a body limit ([MaxBodySize],
+// SetMaxBodySize) is read by fasthttp into a reused buffer, which takes
+// the memory of the announced Content-Length before the bytes arrive; a
+// request with a limit is read as in the default mode. A request that
+// starts while another of the same client is running gets a Response of
+// its own. With both, a GET in the steady state allocates nothing (see
+// BENCHMARKS.md, fast path).
+func (c *FastHTTPClient) SetReuseResponses(on bool) {
+	switch {
+	case !on:
+		c.reuse.Store(nil)
+	case c.reuse.Load() == nil:
+		c.reuse.Store(&fastReuse{call: new(fastCall), header: make(http.Header)})
+	}
 }
 
 // newFastHTTPClient returns a client for base with connections of its
@@ -223,20 +254,57 @@ type fastCall struct {
 	url          url.URL   // the response's URL, when built from the base
 	headerValues [8]string // the values of the response's header, when they fit
 	watch        fastWatch
+	reuse        *fastReuse // the client's reused memory, when the call holds it
+	discard      bool       // the watcher may still hold watch: do not reuse the call
 }
 
-// newCall returns a call in a new fastCall.
+// newCall returns the client's reused call when it reuses responses and
+// no other request holds it, else a call in a new fastCall.
 func (c *FastHTTPClient) newCall() *call {
+	if r := c.reuse.Load(); r != nil && r.busy.CompareAndSwap(false, true) {
+		f := r.call
+		*f = fastCall{reuse: r}
+		f.fast = f
+		return &f.call
+	}
 	f := new(fastCall)
 	f.fast = f
 	return &f.call
 }
 
+// release lets the next request have the reused call, or a new one in its
+// place when the watcher may still look at this one.
+func (c *FastHTTPClient) release(x *call) {
+	r := x.fast.reuse
+	if r == nil {
+		return
+	}
+	if x.fast.discard {
+		r.call = new(fastCall)
+	}
+	r.busy.Store(false)
+}
+
+// fastReuse is what a client that reuses responses keeps between
+// requests (SetReuseResponses). It belongs to the request that holds busy.
+type fastReuse struct {
+	busy   atomic.Bool
+	call   *fastCall   // the call, with its Response
+	header http.Header // the Response's Header
+	keys   []string    // the last response's header names, in order
+	values []string    // and values; Header's value lists are cut from it
+	body   []byte      // the Response's Body, when it is small
+}
+
+// reuseBodyMax is the largest body a reused buffer keeps: a larger one is
+// the Response's alone, so that one big response does not stay in memory.
+const reuseBodyMax = 64 << 10
+
 // exchange sends x, watched for its context's cancel, follows its
 // redirects and reads the response.
 func (c *FastHTTPClient) exchange(ctx context.Context, x *call, body []byte) (*Response, *RequestError, error) {
 	if limit := c.sharedLimit(); limit != nil {
-		if err := limit.acquire(ctx); err != nil {
+		if err := limit.acquire(ctx, fastDeadline(ctx, x)); err != nil {
 			return nil, fastTransportError(ctx, x.method, x.name, err), err
 		}
 		defer limit.release()
@@ -246,6 +314,9 @@ func (c *FastHTTPClient) exchange(ctx context.Context, x *call, body []byte) (*R
 	if !w.finish() {
 		x.recorded = true
 	}
+	// The watcher takes only watches whose context is done, under the lock
+	// finish took: with the context not done, it never had this one.
+	x.fast.discard = ctx.Err() != nil
 	return r, failure, netErr
 }
 
@@ -346,7 +417,7 @@ func (c *FastHTTPClient) roundTrips(ctx context.Context, x *call, body []byte) (
 		redirect(req, resp.StatusCode(), x, first, next)
 		resp.Reset()
 	}
-	data, err := readFastBody(resp, x.cfg.maxBody)
+	data, err := readFastBody(resp, x.cfg.maxBody, x.fast.reuse)
 	if c.closed.Load() {
 		c.close()
 	}
@@ -455,13 +526,18 @@ func drainBody(resp *fasthttp.Response) {
 }
 
 // readFastBody reads resp's body, at most limit bytes (0: no limit), and
-// releases its connection.
-func readFastBody(resp *fasthttp.Response, limit int64) ([]byte, error) {
+// releases its connection. A small body read whole by fasthttp goes to
+// reuse's buffer when reuse is not nil.
+func readFastBody(resp *fasthttp.Response, limit int64, reuse *fastReuse) ([]byte, error) {
 	s := resp.BodyStream()
 	if s == nil { // no body, or one already read
 		b := resp.Body()
 		if limit > 0 && int64(len(b)) > limit {
 			return bytes.Clone(b[:limit]), &bodyTooLargeError{max: limit}
+		}
+		if reuse != nil && len(b) <= reuseBodyMax {
+			reuse.body = append(reuse.body[:0], b...)
+			return reuse.body, nil
 		}
 		return bytes.Clone(b), nil
 	}
@@ -486,6 +562,10 @@ func (c *FastHTTPClient) do(req *fasthttp.Request, resp *fasthttp.Response, x *c
 	if c.closed.Load() {
 		req.SetConnectionClose()
 	}
+	// A body is streamed, so that it takes only the memory of the bytes
+	// received, unless the client reuses responses and the request has no
+	// limit (SetReuseResponses).
+	resp.StreamBody = x.fast.reuse == nil || x.cfg.maxBody > 0
 	if !deadline.IsZero() {
 		return d.DoDeadline(req, resp, deadline)
 	}
@@ -540,7 +620,43 @@ func (c *FastHTTPClient) response(resp *fasthttp.Response, body []byte, x *call)
 			Path: c.baseURL.Path + p, RawPath: c.baseURL.EscapedPath() + p, RawQuery: q}
 	}
 	code := resp.StatusCode()
-	return x.response(code, statusLine(code, resp.Header.StatusMessage()), copyHeader(&resp.Header, x.fast.headerValues[:]), body, u)
+	var header http.Header
+	if r := x.fast.reuse; r != nil {
+		header = r.fillHeader(&resp.Header)
+	} else {
+		header = copyHeader(&resp.Header, x.fast.headerValues[:])
+	}
+	return x.response(code, statusLine(code, resp.Header.StatusMessage()), header, body, u)
+}
+
+// fillHeader puts h into the reused Header. A name or value equal to the
+// one at the same place in the last response is that response's string,
+// so that a server that answers alike each time costs no allocation (a
+// Date header, one a second).
+func (r *fastReuse) fillHeader(h *fasthttp.ResponseHeader) http.Header {
+	i := 0
+	for k, v := range h.All() {
+		if i == len(r.keys) {
+			r.keys, r.values = append(r.keys, ""), append(r.values, "")
+		}
+		if r.keys[i] != string(k) {
+			r.keys[i] = headerKey(k)
+		}
+		if r.values[i] != string(v) {
+			r.values[i] = string(v)
+		}
+		i++
+	}
+	r.keys, r.values = r.keys[:i], r.values[:i]
+	clear(r.header)
+	for i, key := range r.keys {
+		if old, ok := r.header[key]; ok {
+			r.header[key] = append(old, r.values[i])
+		} else {
+			r.header[key] = r.values[i : i+1 : i+1]
+		}
+	}
+	return r.header
 }
 
 // copyHeader copies h into an http.Header with three allocations: the

@@ -154,6 +154,7 @@ func TestFastHTTPClientMatchesHTTPClient(t *testing.T) {
 	}{
 		{"net/http", func(base string, rec stats.Recorder) Client { return newHTTPClient(base, newHTTPTransport(), rec) }},
 		{"fasthttp", func(base string, rec stats.Recorder) Client { return newFastHTTPClient(base, rec) }},
+		{"fasthttp-reused", func(base string, rec stats.Recorder) Client { return newReusingFastClient(base, rec) }},
 	}
 	for _, tt := range tests {
 		for _, cl := range clients {
@@ -236,8 +237,9 @@ func TestClientsAgreeOnEdges(t *testing.T) {
 			row: "http:///x", errKind: "InvalidURL"},
 	}
 	clients := map[string]func(rec stats.Recorder) Client{
-		"net/http": func(rec stats.Recorder) Client { return newHTTPClient(srv.URL, newHTTPTransport(), rec) },
-		"fasthttp": func(rec stats.Recorder) Client { return newFastHTTPClient(srv.URL, rec) },
+		"net/http":        func(rec stats.Recorder) Client { return newHTTPClient(srv.URL, newHTTPTransport(), rec) },
+		"fasthttp":        func(rec stats.Recorder) Client { return newFastHTTPClient(srv.URL, rec) },
+		"fasthttp-reused": func(rec stats.Recorder) Client { return newReusingFastClient(srv.URL, rec) },
 	}
 	for _, tt := range tests {
 		for name, newClient := range clients {
@@ -262,6 +264,70 @@ func TestClientsAgreeOnEdges(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// newReusingFastClient returns a fast client that reuses its responses.
+func newReusingFastClient(base string, rec stats.Recorder) *FastHTTPClient {
+	c := newFastHTTPClient(base, rec)
+	c.SetReuseResponses(true)
+	return c
+}
+
+// TestFastHTTPClientReusedResponses checks the rule of reused responses:
+// one Response, overwritten by the next request with that request's
+// status, header and body; a body limit still applies; requests that run
+// at the same time each get a response of their own.
+func TestFastHTTPClientReusedResponses(t *testing.T) {
+	srv, _ := fastTestServer(t)
+	ctx := context.Background()
+	c := newReusingFastClient(srv.URL, stats.NewCollector().Recorder(1))
+	first, err := c.Get(ctx, "/ok")
+	if err != nil || first.Text() != "hello" || first.Header.Get("X-Method") != "GET" {
+		t.Fatalf("first response %v, %v: want hello with X-Method GET", first, err)
+	}
+	second, err := c.Request(ctx, http.MethodPut, "/ok", nil)
+	if err != nil || second != first {
+		t.Fatalf("second response %p, %v: want the first one (%p) reused", second, err, first)
+	}
+	if second.Header.Get("X-Method") != "PUT" || second.Text() != "hello" {
+		t.Errorf("second response has X-Method %q, body %q: want PUT, hello", second.Header.Get("X-Method"), second.Text())
+	}
+	third, _ := c.Get(ctx, "/missing")
+	if third.StatusCode != http.StatusNotFound || third.Header.Get("X-Method") != "" || third.Text() != "404 page not found\n" {
+		t.Errorf("third response %d %q, X-Method %q: want 404 and no X-Method", third.StatusCode, third.Text(), third.Header.Get("X-Method"))
+	}
+	var re *RequestError
+	if _, err := c.Get(ctx, "/ok", MaxBodySize(3)); !errors.As(err, &re) || re.Kind != kindResponseTooLarge {
+		t.Errorf("a body over its limit gave %v, want a %s failure", err, kindResponseTooLarge)
+	}
+
+	// Each request checks, while it runs, that its response is its own.
+	const goroutines, each = 4, 50
+	var wrong atomic.Int64
+	done := make(chan struct{})
+	for g := range goroutines {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			path, want := "/ok", "hello"
+			if g%2 == 1 {
+				path, want = "/echo?g=1", "GET /echo?g=1   "
+			}
+			for range each {
+				c.Get(ctx, path, Check(func(r *Response) error {
+					if r.Text() != want {
+						wrong.Add(1)
+					}
+					return nil
+				}))
+			}
+		}()
+	}
+	for range goroutines {
+		<-done
+	}
+	if wrong.Load() != 0 {
+		t.Errorf("%d concurrent requests saw another request's response", wrong.Load())
 	}
 }
 
@@ -334,7 +400,7 @@ func TestFastHTTPUserInPool(t *testing.T) {
 		}
 	}
 	p.stopAll(ctx)
-	p.wait()
+	waitPool(t, p)
 	rep := collector.Report(time.Now())
 	if rep.Total.NumRequests != users*(perUser+1) || rep.Total.NumFailures != 0 {
 		t.Errorf("recorded %d requests, %d failures; want %d, 0", rep.Total.NumRequests, rep.Total.NumFailures, users*(perUser+1))

@@ -1,5 +1,9 @@
 package worker
 
+// This file owns the worker's open-file limit: raising it at start and
+// warning when users with connections of their own could pass it. Asking
+// the platform is in fdlimit_unix.go and fdlimit_other.go.
+
 import "log/slog"
 
 // fdReserve is how many file descriptors the worker keeps for itself: the

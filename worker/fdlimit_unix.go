@@ -2,6 +2,8 @@
 
 package worker
 
+// This file owns reading and raising the open-file limit on Unix systems.
+
 import "syscall"
 
 func platformFileLimit() (uint64, bool) {

@@ -1,8 +1,9 @@
-// The default HTTP client, on net/http: HTTPUser, HTTPClient and its
-// exchange (sending, redirects, cookies, reading). The request core it
-// shares with the fast client (names, checks, errors, recording) is in
-// request.go; its connections come from httpconns.go.
 package worker
+
+// This file owns the default HTTP client, on net/http: HTTPUser,
+// HTTPClient and its exchange (sending, redirects, cookies, reading). The
+// request core it shares with the fast client (names, checks, errors,
+// recording) is in request.go; its connections come from httpconns.go.
 
 import (
 	"bytes"
@@ -105,6 +106,9 @@ func (c *HTTPClient) Jar() http.CookieJar { return c.client.Jar }
 
 // newCall returns a new call: net/http keeps its own state.
 func (c *HTTPClient) newCall() *call { return new(call) }
+
+// release does nothing: a response of HTTPClient is the caller's.
+func (c *HTTPClient) release(*call) {}
 
 // exchange sends x with net/http, which follows the redirects and keeps
 // the cookies, and reads the response.

@@ -233,23 +233,39 @@ func TestStopCancelsRequest(t *testing.T) {
 	}
 }
 
-// TestRecord checks Record for other protocols.
+// TestRecord checks Record for other protocols, called from a user's task
+// with the context the task gets: a failure it returns is recorded once,
+// not reported again as an exception.
 func TestRecord(t *testing.T) {
+	cause := errors.New("connection reset")
+	returned := make(chan [2]error, 1)
 	class := Class("Raw", func() *funcUser {
 		return &funcUser{tasks: func(u *funcUser) []Task {
-			return []Task{{Name: "raw", Run: func(ctx context.Context) error { return nil }}}
+			return []Task{{Name: "raw", Run: func(ctx context.Context) error {
+				ok := Record(ctx, "tcp", "echo", 3*time.Millisecond, 5, nil)
+				failed := Record(ctx, "tcp", "echo", time.Millisecond, 0, cause)
+				returned <- [2]error{ok, failed}
+				return failed
+			}}}
 		}}
-	})
+	}).Wait(Constant(time.Hour))
 	tp := newTestPool(t, class)
-	env := &userEnv{id: 1, class: class, recorder: tp.collector.Recorder(1), pool: tp.pool}
-	ctx := withEnv(context.Background(), env)
-	if err := Record(ctx, "tcp", "echo", 3*time.Millisecond, 5, nil); err != nil {
-		t.Errorf("success returned %v", err)
+	tp.setTarget(context.Background(), map[string]int64{"Raw": 1})
+	var errs [2]error
+	select {
+	case errs = <-returned:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the task did not run")
 	}
-	cause := errors.New("connection reset")
-	err := Record(ctx, "tcp", "echo", time.Millisecond, 0, cause)
-	if !errors.Is(err, cause) || !isRecorded(err) {
-		t.Errorf("failure returned %v", err)
+	tp.stopAll(context.Background())
+	if errs[0] != nil {
+		t.Errorf("success returned %v", errs[0])
+	}
+	if !errors.Is(errs[1], cause) || !isRecorded(errs[1]) {
+		t.Errorf("failure returned %v", errs[1])
+	}
+	if excs := tp.exceptions(); len(excs) > 0 {
+		t.Errorf("exceptions %q: the recorded failure was reported again", excs)
 	}
 	if err := Record(context.Background(), "tcp", "lost", time.Millisecond, 0, nil); err != nil {
 		t.Errorf("outside a user: %v", err)

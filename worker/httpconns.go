@@ -40,10 +40,22 @@ import (
 type HTTPOptions struct {
 	// TLS configures connections to https targets. nil, the default,
 	// verifies the target's certificate against the system's roots, as
-	// Locust's HttpUser does. [TLSFiles.Config] builds one that skips
-	// verification, trusts other CAs or presents a client certificate.
-	// It must not be changed once the run has started.
+	// Locust's HttpUser does. It must not be changed once the run has
+	// started.
 	TLS *tls.Config
+	// Insecure skips verifying the target's certificate and host name,
+	// like Python requests' verify=False (--insecure).
+	Insecure bool
+	// CAFiles are PEM files of the certificate authorities to trust
+	// instead of the system's (--ca-file).
+	CAFiles []string
+	// CertFile and KeyFile are PEM files of a client certificate and its
+	// key (--client-cert, --client-key); an empty KeyFile reads the key
+	// from CertFile.
+	//
+	// Insecure, CAFiles, CertFile and KeyFile are read when the run
+	// starts; each one set replaces its part of a copy of TLS.
+	CertFile, KeyFile string
 	// ConnectionPerUser gives each user connections of its own, as each
 	// Python Locust user has, instead of the shared pool: a user keeps
 	// its connection between requests (closing it after
@@ -54,30 +66,33 @@ type HTTPOptions struct {
 	ConnectionPerUser bool
 }
 
-// TLSFiles are TLS settings as a command line gives them (see
-// [TLSFiles.Config]).
-type TLSFiles struct {
-	// Insecure skips verifying the target's certificate and host name,
-	// like Python requests' verify=False.
-	Insecure bool
-	// CAFiles are PEM files of the certificate authorities to trust
-	// instead of the system's.
-	CAFiles []string
-	// CertFile and KeyFile are PEM files of a client certificate and its
-	// key; an empty KeyFile reads the key from CertFile.
-	CertFile, KeyFile string
+// resolved returns o with the TLS files read into TLS, for
+// newConnections, which looks at TLS only.
+func (o HTTPOptions) resolved() (HTTPOptions, error) {
+	cfg, err := o.buildTLS()
+	if err != nil {
+		return o, fmt.Errorf("TLS options: %w", err)
+	}
+	return HTTPOptions{TLS: cfg, ConnectionPerUser: o.ConnectionPerUser}, nil
 }
 
-// Config returns the TLS configuration f describes, or nil (the default:
-// verify against the system's roots) when f is empty.
-func (f TLSFiles) Config() (*tls.Config, error) {
-	if !f.Insecure && len(f.CAFiles) == 0 && f.CertFile == "" && f.KeyFile == "" {
-		return nil, nil
+// buildTLS returns the TLS configuration o describes: TLS itself when no
+// file option is set (nil: verify against the system's roots), else a
+// copy of it (or a new one) with the file options applied.
+func (o HTTPOptions) buildTLS() (*tls.Config, error) {
+	if !o.Insecure && len(o.CAFiles) == 0 && o.CertFile == "" && o.KeyFile == "" {
+		return o.TLS, nil
 	}
-	cfg := &tls.Config{InsecureSkipVerify: f.Insecure} //nolint:gosec // asked for explicitly
-	if len(f.CAFiles) > 0 {
+	cfg := &tls.Config{}
+	if o.TLS != nil {
+		cfg = o.TLS.Clone()
+	}
+	if o.Insecure {
+		cfg.InsecureSkipVerify = true //nolint:gosec // asked for explicitly
+	}
+	if len(o.CAFiles) > 0 {
 		roots := x509.NewCertPool()
-		for _, name := range f.CAFiles {
+		for _, name := range o.CAFiles {
 			pem, err := os.ReadFile(name)
 			if err != nil {
 				return nil, fmt.Errorf("CA file: %w", err)
@@ -89,17 +104,17 @@ func (f TLSFiles) Config() (*tls.Config, error) {
 		cfg.RootCAs = roots
 	}
 	switch {
-	case f.CertFile != "":
-		key := f.KeyFile
+	case o.CertFile != "":
+		key := o.KeyFile
 		if key == "" {
-			key = f.CertFile
+			key = o.CertFile
 		}
-		cert, err := tls.LoadX509KeyPair(f.CertFile, key)
+		cert, err := tls.LoadX509KeyPair(o.CertFile, key)
 		if err != nil {
 			return nil, fmt.Errorf("client certificate: %w", err)
 		}
 		cfg.Certificates = []tls.Certificate{cert}
-	case f.KeyFile != "":
+	case o.KeyFile != "":
 		return nil, errors.New("a client key without a client certificate")
 	}
 	return cfg, nil
@@ -259,7 +274,8 @@ func (c *connections) fastHost(u *url.URL) *fasthttp.HostClient {
 }
 
 // newFastHost returns connections to u's host: shared ones, or a user's
-// own.
+// own. They do not set StreamResponseBody: the client streams each
+// response's body or not (FastHTTPClient.do).
 func (c *connections) newFastHost(u *url.URL, own bool) *fasthttp.HostClient {
 	h := &fasthttp.HostClient{
 		Addr:                      addrOf(u),
@@ -271,7 +287,6 @@ func (c *connections) newFastHost(u *url.URL, own bool) *fasthttp.HostClient {
 		NoDefaultUserAgentHeader:  true,
 		MaxIdemponentCallAttempts: maxStaleRetries,
 		RetryIfErr:                retryStale,
-		StreamResponseBody:        true,
 		MaxConns:                  c.fastMaxConns(),
 		MaxConnWaitTimeout:        fastNetworkTimeout, // at the bound, wait for a connection
 	}
@@ -291,7 +306,6 @@ func (c *connections) newFastOther(own bool) *fasthttp.Client {
 		NoDefaultUserAgentHeader:  true,
 		MaxIdemponentCallAttempts: maxStaleRetries,
 		RetryIfErr:                retryStale,
-		StreamResponseBody:        true,
 		MaxConnsPerHost:           c.fastMaxConns(),
 		MaxConnWaitTimeout:        fastNetworkTimeout,
 		ConfigureClient: func(hc *fasthttp.HostClient) error {

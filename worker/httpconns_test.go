@@ -42,12 +42,12 @@ import (
 // clientKinds makes a client of each kind from a pool's connections.
 var clientKinds = []struct {
 	name string
-	make func(c *connections, base string, rec stats.Recorder, own bool) requester
+	make func(c *connections, base string, rec stats.Recorder, own bool) Client
 }{
-	{"net/http", func(c *connections, base string, rec stats.Recorder, own bool) requester {
+	{"net/http", func(c *connections, base string, rec stats.Recorder, own bool) Client {
 		return c.httpClient(base, rec, own)
 	}},
-	{"fasthttp", func(c *connections, base string, rec stats.Recorder, own bool) requester {
+	{"fasthttp", func(c *connections, base string, rec stats.Recorder, own bool) Client {
 		return c.fastClient(base, rec, own)
 	}},
 }
@@ -590,21 +590,21 @@ func TestTLSOptions(t *testing.T) {
 	cases := []struct {
 		name  string
 		url   string
-		files TLSFiles
+		files HTTPOptions
 		ok    bool
 	}{
-		{"verified by default", srv.URL, TLSFiles{}, false},
-		{"insecure", srv.URL, TLSFiles{Insecure: true}, true},
-		{"own CA", srv.URL, TLSFiles{CAFiles: []string{otherCAFile, caFile}}, true},
-		{"another CA", srv.URL, TLSFiles{CAFiles: []string{otherCAFile}}, false},
-		{"no client certificate", mtls.URL, TLSFiles{Insecure: true}, false},
-		{"client certificate", mtls.URL, TLSFiles{Insecure: true, CertFile: certFile, KeyFile: keyFile}, true},
-		{"client certificate and key in one file", mtls.URL, TLSFiles{Insecure: true, CertFile: bothFile}, true},
+		{"verified by default", srv.URL, HTTPOptions{}, false},
+		{"insecure", srv.URL, HTTPOptions{Insecure: true}, true},
+		{"own CA", srv.URL, HTTPOptions{CAFiles: []string{otherCAFile, caFile}}, true},
+		{"another CA", srv.URL, HTTPOptions{CAFiles: []string{otherCAFile}}, false},
+		{"no client certificate", mtls.URL, HTTPOptions{Insecure: true}, false},
+		{"client certificate", mtls.URL, HTTPOptions{Insecure: true, CertFile: certFile, KeyFile: keyFile}, true},
+		{"client certificate and key in one file", mtls.URL, HTTPOptions{Insecure: true, CertFile: bothFile}, true},
 	}
 	for _, tc := range cases {
 		for _, kind := range clientKinds {
 			t.Run(tc.name+"/"+kind.name, func(t *testing.T) {
-				cfg, err := tc.files.Config()
+				cfg, err := tc.files.buildTLS()
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -620,17 +620,17 @@ func TestTLSOptions(t *testing.T) {
 			})
 		}
 	}
-	for _, bad := range []TLSFiles{
+	for _, bad := range []HTTPOptions{
 		{CAFiles: []string{filepath.Join(t.TempDir(), "missing.pem")}},
 		{CAFiles: []string{keyFile}},
 		{KeyFile: keyFile},
 		{CertFile: caFile},
 	} {
-		if _, err := bad.Config(); err == nil {
+		if _, err := bad.buildTLS(); err == nil {
 			t.Errorf("%+v: no error", bad)
 		}
 	}
-	if cfg, err := (TLSFiles{}).Config(); cfg != nil || err != nil {
+	if cfg, err := (HTTPOptions{}).buildTLS(); cfg != nil || err != nil {
 		t.Errorf("no TLS options: %v, %v; want nil, nil (the default)", cfg, err)
 	}
 }

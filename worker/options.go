@@ -1,17 +1,25 @@
 package worker
 
+// This file owns custom options: Option, its values from flags and from a
+// master's parsed_options, attaching options to classes, and finding the
+// master's custom options that no class takes. flags.go makes them flags;
+// the session (session_messages.go) applies a spawn's values.
+
 import (
 	"fmt"
+	"log/slog"
 	"math"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 )
 
-// OptionValue is the set of types a custom option can hold.
-type OptionValue interface {
+// optionValue is the set of types a custom option can hold: bool, int,
+// float64, string, types based on them, and time.Duration.
+type optionValue interface {
 	~bool | ~int | ~float64 | ~string | time.Duration
 }
 
@@ -19,17 +27,27 @@ type OptionValue interface {
 // argument added in Locust's init_command_line_parser. In standalone mode
 // its value comes from the --NAME flag (or the LOCUST_NAME environment
 // variable); in worker mode from the master's command line, which must
-// declare the same option. Attach it to the classes that read it with
-// [UserClass.Options]. Value is safe to call from any goroutine.
-type Option[T OptionValue] struct {
+// declare the same option. Value is safe to call from any goroutine.
+//
+// An option must be attached with [UserClass.Options] to the classes
+// that read it: only then is it a flag and takes the master's value. One
+// attached to no class cannot silently keep its default: standalone, its
+// flag is an unknown option and the program exits with [ExitUsage]; as a
+// worker, each custom option of the master's command line that no class
+// takes is logged as a warning naming it, at the first spawn. (Locust's
+// own options are told apart by name; an option of a newer Locust or a
+// plugin may be named too, harmlessly.)
+type Option[T optionValue] struct {
 	name, usage string
 	def         T
 	value       atomic.Pointer[T]
 }
 
 // NewOption declares an option called name (as on the command line, e.g.
-// "login-ratio") with a default value and a one-line usage text.
-func NewOption[T OptionValue](name string, def T, usage string) *Option[T] {
+// "login-ratio") with a default value and a one-line usage text. T is
+// bool, int, float64, string, a type based on one of them, or
+// time.Duration (given as 90s, 5m or a number of seconds).
+func NewOption[T optionValue](name string, def T, usage string) *Option[T] {
 	return &Option[T]{name: name, usage: usage, def: def}
 }
 
@@ -81,7 +99,7 @@ func (o *Option[T]) Set(s string) error {
 		e.SetFloat(f)
 	case reflect.String:
 		e.SetString(s)
-	case reflect.Int64: // time.Duration, the only int64 type OptionValue allows
+	case reflect.Int64: // time.Duration, the only int64 type optionValue allows
 		var d time.Duration
 		d, err = parseRunTime(s)
 		e.SetInt(int64(d))
@@ -93,9 +111,9 @@ func (o *Option[T]) Set(s string) error {
 	return nil
 }
 
-// optionKind returns the kind of T: OptionValue allows named types (type
+// optionKind returns the kind of T: optionValue allows named types (type
 // Ratio float64), so T is told by its kind, never by a type switch.
-func optionKind[T OptionValue]() reflect.Kind {
+func optionKind[T optionValue]() reflect.Kind {
 	return reflect.TypeFor[T]().Kind()
 }
 
@@ -138,7 +156,7 @@ func (o *Option[T]) setFromMaster(v any) error {
 	return nil
 }
 
-// masterValue sets out, an option's value of one of OptionValue's kinds,
+// masterValue sets out, an option's value of one of optionValue's kinds,
 // from v, a non-string value of a master's parsed_options.
 func masterValue(out reflect.Value, v any) error {
 	switch out.Kind() {
@@ -201,8 +219,10 @@ type option interface {
 	String() string
 }
 
-// Options declares the custom options this class's users read, so that
-// they become flags and are taken from the master. It returns c.
+// Options attaches the custom options this class's users read, made with
+// [NewOption], [FloatOption], [IntOption], [StringOption] or [BoolOption],
+// so that they become flags and are taken from the master. An option
+// several classes read is attached to each. It returns c.
 func (c *UserClass) Options(opts ...option) *UserClass {
 	c.options = append(c.options, opts...)
 	return c
@@ -221,4 +241,72 @@ func classOptions(classes []*UserClass) []option {
 		}
 	}
 	return out
+}
+
+// unclaimedOptions returns, sorted, the keys of a master's parsed_options
+// that are custom options of its locustfile no option of custom takes:
+// values that reach no user.
+func unclaimedOptions(parsed map[string]any, custom []option) []string {
+	var keys []string
+	for key := range parsed {
+		if locustOption(key) || slices.ContainsFunc(custom, func(o option) bool { return o.key() == key }) {
+			continue
+		}
+		keys = append(keys, key)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// warnUnclaimedOptions logs a warning for each custom option of a
+// master's parsed_options that no class takes, naming it and saying how
+// to take it, when due says one is due for its key (once per option, by
+// the session's warnOnce).
+func warnUnclaimedOptions(logger *slog.Logger, parsed map[string]any, custom []option, due func(key string) bool) {
+	for _, key := range unclaimedOptions(parsed, custom) {
+		if !due("unclaimed option " + key) {
+			continue
+		}
+		name := strings.ReplaceAll(key, "_", "-")
+		logger.Warn("the master's command line has a custom option that no user class takes, so its value reaches no user",
+			"option", "--"+name, "value", parsed[key],
+			"fix", fmt.Sprintf("declare it in Go, e.g. %s(%q, default, usage), and attach it to the classes that read it with .Options(...)",
+				optionConstructor(parsed[key]), name))
+	}
+}
+
+// optionConstructor names the function that declares an option holding
+// v, a value of a master's parsed_options.
+func optionConstructor(v any) string {
+	switch v.(type) {
+	case bool:
+		return "worker.BoolOption"
+	case int64:
+		return "worker.IntOption"
+	case float64:
+		return "worker.FloatOption"
+	case string:
+		return "worker.StringOption"
+	}
+	return "worker.NewOption"
+}
+
+// locustOption reports whether key is one of Locust's own options in a
+// master's parsed_options (argparse's names, Locust 2.12 to 2.46), not a
+// custom option of its locustfile.
+func locustOption(key string) bool {
+	switch key {
+	case "autoquit", "autostart", "build_path", "class_picker", "config", "config_users", "csv_prefix",
+		"enable_rebalancing", "equal_weights", "exclude_tags", "exit_code_on_error", "expect_slaves",
+		"expect_workers", "expect_workers_max_wait", "hatch_rate", "headful", "headless", "host", "html_file",
+		"json", "json_file", "legacy_ui", "list_commands", "locustfile", "logfile", "loglevel", "master",
+		"master_bind_host", "master_bind_port", "master_host", "master_port", "modern_ui", "num_users",
+		"only_summary", "otel", "print_stats", "processes", "profile", "reset_stats", "run_time",
+		"show_task_ratio", "show_task_ratio_json", "skip_log_setup", "slave", "spawn_rate",
+		"stats_history_enabled", "step_clients", "step_load", "step_time", "step_users", "stop_timeout", "tags",
+		"tls_cert", "tls_key", "user_classes", "users", "web_auth", "web_base_path", "web_host",
+		"web_host_display_name", "web_login", "web_port", "worker":
+		return true
+	}
+	return false
 }

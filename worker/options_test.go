@@ -1,10 +1,19 @@
 package worker
 
+// This file tests custom options: their values from flags and from a
+// master, and that an option no class attached cannot go unnoticed.
+
 import (
+	"log/slog"
 	"math"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/golocust/golocust/protocol"
 )
 
 // TestOptionFromMaster checks the values a master's parsed_options can
@@ -47,7 +56,7 @@ func TestOptionFromMaster(t *testing.T) {
 	}
 }
 
-// Named types of each kind OptionValue allows, as users declare them.
+// Named types of each kind an option may hold, as users declare them.
 type (
 	testRatio  float64
 	testDepth  int
@@ -105,7 +114,7 @@ func TestNamedTypeOptionFlags(t *testing.T) {
 	region := NewOption("region", testRegion("eu"), "")
 	class := Class("A", func() fixedUser { return fixedUser{} }).Options(ratio, depth, fast, region)
 	env := map[string]string{"LOCUST_REGION": "us"}
-	_, err := ParseArgs([]string{"--ratio", "0.75", "--depth=4", "--fast"}, func(k string) string { return env[k] }, class)
+	_, err := parseArgs([]string{"--ratio", "0.75", "--depth=4", "--fast"}, func(k string) string { return env[k] }, class)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +122,7 @@ func TestNamedTypeOptionFlags(t *testing.T) {
 		t.Errorf("ratio %v, depth %v, fast %v, region %v; want 0.75, 4, true, us",
 			ratio.Value(), depth.Value(), fast.Value(), region.Value())
 	}
-	if _, err := ParseArgs([]string{"--ratio", "lots"}, func(string) string { return "" }, class); err == nil ||
+	if _, err := parseArgs([]string{"--ratio", "lots"}, func(string) string { return "" }, class); err == nil ||
 		!strings.Contains(err.Error(), "ratio") {
 		t.Errorf("--ratio lots: error %v, want one naming the option", err)
 	}
@@ -140,5 +149,102 @@ func TestMasterValueRefusesLossyNumbers(t *testing.T) {
 	n := IntOption("n", 1, "")
 	if err := n.setFromMaster(4.0); err != nil || n.Value() != 4 {
 		t.Errorf("setFromMaster(4.0): %v, value %d; want 4", err, n.Value())
+	}
+}
+
+// TestLocustOptionsNotUnclaimed decodes every spawn captured from Locust
+// 2.12.1 and 2.46.3 masters, whose locustfiles declare no custom option:
+// none of Locust's own options counts as a custom option no class takes,
+// and a custom one added to the same spawn does.
+func TestLocustOptionsNotUnclaimed(t *testing.T) {
+	files, err := filepath.Glob("../protocol/testdata/captures/*/*m2w_spawn.msgpack")
+	if err != nil || len(files) < 2 {
+		t.Fatalf("captured spawns: %v, %v", files, err)
+	}
+	more, _ := filepath.Glob("../protocol/testdata/captures/*/*/*m2w_spawn.msgpack")
+	for _, name := range append(files, more...) {
+		body, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		env, err := protocol.Decode(body)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		parsed := env.Message.(protocol.SpawnMessage).ParsedOptions
+		if len(parsed) < 40 {
+			t.Fatalf("%s: %d parsed options, want Locust's whole namespace", name, len(parsed))
+		}
+		if got := unclaimedOptions(parsed, nil); len(got) != 0 {
+			t.Errorf("%s: Locust's own options %v taken for custom ones", name, got)
+		}
+		parsed["login_ratio"] = 0.8
+		if got := unclaimedOptions(parsed, nil); !slices.Equal(got, []string{"login_ratio"}) {
+			t.Errorf("%s with login_ratio: unclaimed %v, want [login_ratio]", name, got)
+		}
+	}
+}
+
+// TestWarnUnclaimedOptions: of a master's options, only the custom one no
+// class attached is named, with how to take it, once however many spawns
+// carry it.
+func TestWarnUnclaimedOptions(t *testing.T) {
+	logs := newLogRecorder()
+	logger := slog.New(logs)
+	region := StringOption("region", "eu", "")
+	custom := classOptions([]*UserClass{Class("A", func() fixedUser { return fixedUser{} }).Options(region)})
+	parsed := map[string]any{"host": "http://x", "num_users": int64(10), "tags": nil, "region": "us", "login_ratio": 0.8}
+	warned := map[string]bool{}
+	due := func(key string) bool { ok := !warned[key]; warned[key] = true; return ok }
+	for range 3 {
+		warnUnclaimedOptions(logger, parsed, custom, due)
+	}
+	if n := logs.count("no user class takes"); n != 1 {
+		t.Fatalf("%d warnings, want 1 (login_ratio, once):\n%s", n, strings.Join(logs.lines, "\n"))
+	}
+	if logs.count(`option=--login-ratio`) != 1 || logs.count(`worker.FloatOption("login-ratio"`) != 1 {
+		t.Errorf("the warning does not name --login-ratio and how to declare it:\n%s", strings.Join(logs.lines, "\n"))
+	}
+}
+
+// TestUnattachedOptionFlagRefused: standalone, the flag of an option no
+// class attached is an unknown option (exit code 2, naming it), so it
+// cannot keep its default silently; attached, the flag sets it.
+func TestUnattachedOptionFlagRefused(t *testing.T) {
+	loginRatio := FloatOption("login-ratio", 0.3, "share of users that log in")
+	unattached := Class("A", func() fixedUser { return fixedUser{} })
+	code, stdout, stderr := run(t, []string{"--login-ratio", "0.8", "-t", "100ms"}, unattached)
+	if code != ExitUsage || !strings.Contains(stderr, "unknown option --login-ratio") || stdout != "" {
+		t.Errorf("unattached --login-ratio: exit code %d, stderr %q; want %d naming the option", code, stderr, ExitUsage)
+	}
+	attached := Class("A", func() fixedUser { return fixedUser{} }).Options(loginRatio)
+	if _, err := parseArgs([]string{"--login-ratio", "0.8"}, func(string) string { return "" }, attached); err != nil || loginRatio.Value() != 0.8 {
+		t.Errorf("attached --login-ratio 0.8: %v, value %v", err, loginRatio.Value())
+	}
+}
+
+// TestUnattachedOptionWarnedAtSpawn is the trap a newcomer fell into: the
+// master's locustfile declares --login-ratio and the master runs with
+// 0.8, but the Go program declared the option without attaching it to a
+// class, so its users would read the default. The worker names the
+// option in a warning at the first spawn, once, and takes the attached
+// --region as before.
+func TestUnattachedOptionWarnedAtSpawn(t *testing.T) {
+	logs := newLogRecorder()
+	region := StringOption("region", "eu", "")
+	m, _ := startSessionWith(t, func(w *Worker) { w.Logger = slog.New(logs) },
+		Class("A", func() *idleUser { return &idleUser{} }).Options(region))
+	m.expect("client_ready")
+	m.send(protocol.AckMessage{})
+	parsed := map[string]any{"host": "", "num_users": int64(2), "tags": nil, "region": "us", "login_ratio": 0.8}
+	for i := range 2 {
+		m.send(protocol.SpawnMessage{Timestamp: time.Unix(int64(100+i), 0), UserClassesCount: map[string]int64{"A": 1}, ParsedOptions: parsed})
+		m.expect("spawning_complete")
+	}
+	if n := logs.count("no user class takes"); n != 1 || logs.count("option=--login-ratio") != 1 {
+		t.Errorf("%d warnings of an option no class takes, want 1 naming --login-ratio:\n%s", n, strings.Join(logs.lines, "\n"))
+	}
+	if region.Value() != "us" {
+		t.Errorf("attached --region %q, want the master's us", region.Value())
 	}
 }

@@ -1,5 +1,9 @@
 package worker
 
+// This file owns the pool of users: starting and stopping them per class
+// to reach the counts asked for, their hooks, and how their errors and
+// panics are reported. Users run in userloop.go; their tasks are taskset.go's.
+
 import (
 	"context"
 	"errors"
@@ -325,12 +329,9 @@ func (p *pool) counts() map[string]int64 {
 	return out
 }
 
-// wait blocks until every user ever started has ended.
-func (p *pool) wait() { p.users.Wait() }
-
-// waitWithin is wait for at most d. Users whose task ignores its
-// cancelled context must not keep a worker or a test from ending: it logs
-// them and reports false.
+// waitWithin waits at most d for every user ever started to end. Users
+// whose task ignores its cancelled context must not keep a worker or a
+// test from ending: it logs them and reports false.
 func (p *pool) waitWithin(d time.Duration) bool {
 	done := make(chan struct{})
 	go func() { p.users.Wait(); close(done) }()
@@ -459,7 +460,7 @@ func (r *userRun) prepare() prepared {
 // onStart runs the user's OnStart, if it has one, and reports whether the
 // user must stop.
 func (r *userRun) onStart() (stop bool) {
-	s, ok := r.user.(Starter)
+	s, ok := r.user.(starter)
 	return ok && r.handle("on_start", r.pool.call(r, s.OnStart))
 }
 
@@ -474,7 +475,7 @@ func (r *userRun) userTasks() (tasks []Task) {
 // waitTime returns the user's wait time: its WaitTime method or its
 // class's. It calls no user code (nextWait does, recovering panics).
 func (r *userRun) waitTime() WaitTime {
-	if w, ok := r.user.(Waiter); ok {
+	if w, ok := r.user.(waiter); ok {
 		return waiterWait{w}
 	}
 	if r.class.wait != nil {
@@ -529,7 +530,7 @@ func (p *pool) newUser(class *UserClass) (user User, err error) {
 
 // onStop runs the user's OnStop, if it has one.
 func (r *userRun) onStop() {
-	if s, ok := r.user.(Stopper); ok {
+	if s, ok := r.user.(stopper); ok {
 		r.runStopHook("on_stop", s.OnStop)
 	}
 }

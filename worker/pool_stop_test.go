@@ -109,14 +109,12 @@ func TestStopAllWaitsForLeavingUsers(t *testing.T) {
 	waitPool(t, p)
 }
 
-func waitPool(t *testing.T, p *pool) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() { p.wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("user goroutines still running")
+// waitPool waits for every user p started to end, and fails the test if
+// some are still running 10 s later.
+func waitPool(tb testing.TB, p *pool) {
+	tb.Helper()
+	if !p.waitWithin(10 * time.Second) {
+		tb.Fatal("users still running 10 s after they were stopped")
 	}
 }
 

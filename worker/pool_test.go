@@ -62,7 +62,7 @@ func newTestPool(t *testing.T, classes ...*UserClass) *testPool {
 	})
 	t.Cleanup(func() {
 		tp.stopAllWithin(context.Background(), 0)
-		tp.wait()
+		waitPool(t, tp.pool)
 	})
 	return tp
 }
@@ -251,7 +251,8 @@ func TestCompileTasksTags(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			root, err := compileTasks(tasks, tagFilter{include: tt.include, exclude: tt.exclude})
+			root := &setNode{}
+			err := compile(root, tasks, &tagFilter{include: tt.include, exclude: tt.exclude})
 			if tt.wantErr {
 				if err == nil {
 					t.Fatalf("no error, want one")
@@ -298,7 +299,7 @@ func TestCompileTasksErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := compileTasks(tt.tasks, tagFilter{})
+			err := compile(&setNode{}, tt.tasks, &tagFilter{})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error %v, want one containing %q", err, tt.want)
 			}
@@ -310,8 +311,8 @@ func TestCompileTasksErrors(t *testing.T) {
 // bound.
 func TestTaskWeights(t *testing.T) {
 	run := func(context.Context) error { return nil }
-	root, err := compileTasks([]Task{{Name: "a", Weight: 3, Run: run}, {Name: "b", Weight: 1, Run: run}, {Name: "c", Run: run}}, tagFilter{})
-	if err != nil {
+	root := &setNode{}
+	if err := compile(root, []Task{{Name: "a", Weight: 3, Run: run}, {Name: "b", Weight: 1, Run: run}, {Name: "c", Run: run}}, &tagFilter{}); err != nil {
 		t.Fatal(err)
 	}
 	const n = 50000

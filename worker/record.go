@@ -1,5 +1,9 @@
 package worker
 
+// This file owns what a user's code reaches through its context: the
+// user's env (the context itself), Record for protocols other than HTTP,
+// and StopTest. The HTTP clients record through request.go.
+
 import (
 	"context"
 	"time"
@@ -27,12 +31,6 @@ func (env *userEnv) Value(key any) any {
 		return env
 	}
 	return env.Context.Value(key)
-}
-
-// withEnv returns env as a context derived from ctx.
-func withEnv(ctx context.Context, env *userEnv) context.Context {
-	env.Context = ctx
-	return env
 }
 
 func envFrom(ctx context.Context) *userEnv {

@@ -1,5 +1,8 @@
 package worker
 
+// This file owns turning a statistics report (stats.Report) into the
+// stats message a master merges; the session (session.go) sends it.
+
 import (
 	"time"
 

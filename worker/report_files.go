@@ -1,5 +1,8 @@
 package worker
 
+// This file owns the four CSV files of --csv as a standalone run writes
+// them (standalone.go); their contents come from the stats package.
+
 import (
 	"bytes"
 	"errors"

@@ -1,8 +1,10 @@
-// The request core both HTTP clients share: options, the base URL, row
-// names, checks, Locust's failure texts and recording. Each client adds
-// only its exchange, the sending and reading (http.go for net/http,
-// fasthttp.go for fasthttp); response.go holds Response and RequestError.
 package worker
+
+// This file owns the request core both HTTP clients share: options, the
+// base URL, row names, checks, Locust's failure texts and recording. Each
+// client adds only its exchange, the sending and reading (http.go for
+// net/http, fasthttp.go for fasthttp); response.go holds Response and
+// RequestError.
 
 import (
 	"context"
@@ -51,6 +53,9 @@ type exchanger interface {
 	// error, if any, for the dial backoff. It sets x.recorded when the
 	// request has been recorded already.
 	exchange(ctx context.Context, x *call, body []byte) (*Response, *RequestError, error)
+	// release is told that Request is done with x: its response has been
+	// judged and recorded.
+	release(x *call)
 }
 
 // requestCore is what both HTTP clients do around an exchange. It is
@@ -102,6 +107,7 @@ func (c *requestCore) PostForm(ctx context.Context, path string, form url.Values
 // exceptions.
 func (c *requestCore) Request(ctx context.Context, method, path string, body []byte, opts ...RequestOption) (*Response, error) {
 	x := c.newCall(method, path, opts)
+	defer c.client.release(x)
 	if failure := c.prepare(ctx, x); failure != nil {
 		return nil, c.record(method, failure.Name, x.start, 0, failure)
 	}

@@ -21,6 +21,7 @@ package worker
 // (runtime/metrics' /sched/goroutines/runnable:goroutines).
 
 import (
+	"container/list"
 	"context"
 	"io"
 	"math"
@@ -56,10 +57,10 @@ const (
 // line if any.
 type requestLimit struct {
 	mu       sync.Mutex
-	limit    int // places
-	max      int // the limit never grows beyond (the connection bound)
-	inFlight int // places taken
-	line     []chan struct{}
+	limit    int       // places
+	max      int       // the limit never grows beyond (the connection bound)
+	inFlight int       // places taken
+	line     list.List // of chan struct{}: the requests waiting, first in front
 	lookedAt time.Time
 	behindAt time.Time   // the last look that found the worker behind
 	timer    *time.Timer // looks again while requests wait
@@ -77,24 +78,35 @@ func newRequestLimit(max int) *requestLimit {
 }
 
 // acquire takes a place for a request, waiting in line while the limit is
-// reached. It returns ctx's error if ctx ends first.
-func (l *requestLimit) acquire(ctx context.Context) error {
+// reached. It returns ctx's error if ctx ends first, and
+// context.DeadlineExceeded if deadline (the request's own timeout; zero:
+// none) passes first.
+func (l *requestLimit) acquire(ctx context.Context, deadline time.Time) error {
 	l.mu.Lock()
-	if l.inFlight < l.limit && len(l.line) == 0 {
+	if l.inFlight < l.limit && l.line.Len() == 0 {
 		l.inFlight++
 		l.mu.Unlock()
 		return nil
 	}
 	wait := make(chan struct{})
-	l.line = append(l.line, wait)
+	place := l.line.PushBack(wait)
 	l.lookLocked(l.now())
 	l.mu.Unlock()
+	var timeout <-chan time.Time
+	if !deadline.IsZero() {
+		t := time.NewTimer(time.Until(deadline))
+		defer t.Stop()
+		timeout = t.C
+	}
 	select {
 	case <-wait:
 		return nil
 	case <-ctx.Done():
-		l.leaveLine(wait)
+		l.leaveLine(place, wait)
 		return ctx.Err()
+	case <-timeout:
+		l.leaveLine(place, wait)
+		return context.DeadlineExceeded
 	}
 }
 
@@ -102,22 +114,21 @@ func (l *requestLimit) acquire(ctx context.Context) error {
 func (l *requestLimit) waiting() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.line)
+	return l.line.Len()
 }
 
 // leaveLine takes a request that gave up out of the line, or gives its
 // place back if it was handed one meanwhile.
-func (l *requestLimit) leaveLine(wait chan struct{}) {
+func (l *requestLimit) leaveLine(place *list.Element, wait chan struct{}) {
 	l.mu.Lock()
-	for i, w := range l.line {
-		if w == wait {
-			l.line = append(l.line[:i], l.line[i+1:]...)
-			l.mu.Unlock()
-			return
-		}
+	defer l.mu.Unlock()
+	select {
+	case <-wait: // handed a place as it gave up
+		l.inFlight--
+		l.admitLocked()
+	default:
+		l.line.Remove(place)
 	}
-	l.mu.Unlock()
-	l.release() // handed a place as ctx ended
 }
 
 // release gives a place back: to the first request in line, if any.
@@ -128,16 +139,12 @@ func (l *requestLimit) release() {
 	l.admitLocked()
 }
 
-// admitLocked hands free places to the requests in line.
+// admitLocked hands free places to the requests in line, first come
+// first served.
 func (l *requestLimit) admitLocked() {
-	for len(l.line) > 0 && l.inFlight < l.limit {
-		close(l.line[0])
-		l.line[0] = nil
-		l.line = l.line[1:]
+	for l.line.Len() > 0 && l.inFlight < l.limit {
+		close(l.line.Remove(l.line.Front()).(chan struct{}))
 		l.inFlight++
-	}
-	if len(l.line) == 0 {
-		l.line = nil
 	}
 }
 
@@ -151,10 +158,10 @@ func (l *requestLimit) lookLocked(now time.Time) {
 		if l.behind(now) {
 			l.behindAt = now
 		}
-		l.limit = nextLimit(l.limit, l.max, len(l.line), now.Sub(l.behindAt) < calmFor)
+		l.limit = nextLimit(l.limit, l.max, l.line.Len(), now.Sub(l.behindAt) < calmFor)
 		l.admitLocked()
 	}
-	if len(l.line) > 0 && l.timer == nil {
+	if l.line.Len() > 0 && l.timer == nil {
 		l.timer = time.AfterFunc(lookEvery, l.lookAgain)
 	}
 }
@@ -224,7 +231,7 @@ type limitedTransport struct {
 }
 
 func (t *limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if err := t.limit.acquire(req.Context()); err != nil {
+	if err := t.limit.acquire(req.Context(), time.Time{}); err != nil {
 		return nil, err
 	}
 	resp, err := t.rt.RoundTrip(req)

@@ -67,7 +67,7 @@ func fakeLimit(n, max int, now *time.Time, behind *bool) *requestLimit {
 // the result.
 func acquireAsync(ctx context.Context, l *requestLimit) <-chan error {
 	done := make(chan error, 1)
-	go func() { done <- l.acquire(ctx) }()
+	go func() { done <- l.acquire(ctx, time.Time{}) }()
 	return done
 }
 
@@ -76,7 +76,7 @@ func waitLine(t *testing.T, l *requestLimit, n int) {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); ; {
 		l.mu.Lock()
-		got := len(l.line)
+		got := l.line.Len()
 		l.mu.Unlock()
 		if got == n {
 			return
@@ -93,7 +93,7 @@ func TestRequestLimitLine(t *testing.T) {
 	l := fakeLimit(2, 100, &now, &behind)
 	ctx := context.Background()
 	for range 2 {
-		if err := l.acquire(ctx); err != nil {
+		if err := l.acquire(ctx, time.Time{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -108,8 +108,8 @@ func TestRequestLimitLine(t *testing.T) {
 	if err := receive(t, third); err != nil {
 		t.Fatal(err)
 	}
-	if l.inFlight != 2 || len(l.line) != 0 {
-		t.Fatalf("in flight %d, line %d; want 2 and 0", l.inFlight, len(l.line))
+	if l.inFlight != 2 || l.line.Len() != 0 {
+		t.Fatalf("in flight %d, line %d; want 2 and 0", l.inFlight, l.line.Len())
 	}
 }
 
@@ -118,7 +118,7 @@ func TestRequestLimitGrowsOnlyWhileTheWorkerKeepsUp(t *testing.T) {
 	l := fakeLimit(2, 100, &now, &behind)
 	ctx := context.Background()
 	for range 2 {
-		_ = l.acquire(ctx)
+		_ = l.acquire(ctx, time.Time{})
 	}
 	waiting := []<-chan error{acquireAsync(ctx, l), acquireAsync(ctx, l)}
 	waitLine(t, l, 2)
@@ -141,8 +141,8 @@ func TestRequestLimitGrowsOnlyWhileTheWorkerKeepsUp(t *testing.T) {
 	}
 	now = now.Add(lookEvery)
 	l.lookLocked(now) // 2 × 1.5 = 3 places: one of the two gets in
-	if l.limit != 3 || l.inFlight != 3 || len(l.line) != 1 {
-		t.Errorf("limit %d, in flight %d, line %d; want 3, 3, 1", l.limit, l.inFlight, len(l.line))
+	if l.limit != 3 || l.inFlight != 3 || l.line.Len() != 1 {
+		t.Errorf("limit %d, in flight %d, line %d; want 3, 3, 1", l.limit, l.inFlight, l.line.Len())
 	}
 	now = now.Add(lookEvery)
 	l.lookLocked(now) // 5 places
@@ -172,7 +172,7 @@ func receive(t *testing.T, done <-chan error) error {
 func TestRequestLimitWaiterGivesUp(t *testing.T) {
 	now, behind := time.Unix(1000, 0), true
 	l := fakeLimit(1, 100, &now, &behind)
-	_ = l.acquire(context.Background())
+	_ = l.acquire(context.Background(), time.Time{})
 	ctx, cancel := context.WithCancel(context.Background())
 	gaveUp := acquireAsync(ctx, l)
 	waitLine(t, l, 1)
@@ -181,8 +181,8 @@ func TestRequestLimitWaiterGivesUp(t *testing.T) {
 		t.Fatalf("acquire = %v, want context.Canceled", err)
 	}
 	l.release()
-	if l.inFlight != 0 || len(l.line) != 0 {
-		t.Fatalf("in flight %d, line %d after the only request ended; want 0 and 0", l.inFlight, len(l.line))
+	if l.inFlight != 0 || l.line.Len() != 0 {
+		t.Fatalf("in flight %d, line %d after the only request ended; want 0 and 0", l.inFlight, l.line.Len())
 	}
 }
 
@@ -192,7 +192,7 @@ func TestRequestLimitLooksAgainWhileRequestsWait(t *testing.T) {
 	l := newRequestLimit(100)
 	l.limit = 1
 	l.behind = func(time.Time) bool { return false }
-	_ = l.acquire(context.Background())
+	_ = l.acquire(context.Background(), time.Time{})
 	l.lookedAt = time.Now().Add(time.Hour) // the acquire below cannot look itself
 	waiting := acquireAsync(context.Background(), l)
 	waitLine(t, l, 1)

@@ -1,8 +1,9 @@
-// What a request of either HTTP client gives back: the Response, its
-// judgement (status rule or check) and the RequestError with Locust's
-// texts, and the body reading both share. request.go holds the core
-// that makes them.
 package worker
+
+// This file owns what a request of either HTTP client gives back: the
+// Response, its judgement (status rule or check), the RequestError with
+// Locust's texts, and the body reading both share. request.go holds the
+// core that makes them.
 
 import (
 	"bytes"
@@ -19,7 +20,10 @@ import (
 	"github.com/golocust/golocust/stats"
 )
 
-// Response is a completed HTTP response with its body read.
+// Response is a completed HTTP response with its body read. It is the
+// caller's to keep, except from a [FastHTTPClient] that reuses its
+// responses ([FastHTTPClient.SetReuseResponses]): such a Response is valid
+// only until that client's next request starts.
 type Response struct {
 	// StatusCode is the HTTP status, e.g. 200.
 	StatusCode int

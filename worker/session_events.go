@@ -39,6 +39,9 @@ func (shutdownAsked) isEvent() {}
 // step moves the session on by one event at now. It returns how the
 // session ends, or nil while it goes on.
 func (s *session) step(now time.Time, ev event) *ending {
+	if _, ok := ev.(timerFired); !ok && now.Sub(s.lastTick) > frozenTimeout {
+		s.onTimer(now) // a frozen worker registers again before anything else
+	}
 	switch ev := ev.(type) {
 	case connChanged:
 		s.onConnChange(now, ev.Event)
@@ -173,8 +176,14 @@ func due(deadline, now time.Time) bool { return !deadline.IsZero() && !now.Befor
 // onTimer handles the deadlines that have come by now. Each one it acts
 // on is cleared or moved on, so the loop never wakes for it again.
 func (s *session) onTimer(now time.Time) {
-	frozen := now.Sub(s.lastTick) > frozenTimeout
+	late := now.Sub(s.lastTick)
+	frozen := late > frozenTimeout
 	s.lastTick = now
+	if late >= lateHeartbeat && !s.masterBeat.IsZero() {
+		// This worker was stalled and sent no heartbeats, so a master that
+		// answers each one was silent too: its silence counts from now.
+		s.masterBeat = s.masterBeat.Add(late)
+	}
 	if due(s.waitingLogAt(), now) {
 		s.logStillWaiting(now)
 	}

@@ -182,6 +182,7 @@ func (s *session) applySpawnOptions(m protocol.SpawnMessage) {
 				"option", o.key(), "value", o.String())
 		}
 	}
+	warnUnclaimedOptions(s.logger, m.ParsedOptions, s.custom, s.warnOnce)
 	s.pool.configure(host, m.StopTimeout, tagFilter{
 		include: stringList(m.ParsedOptions["tags"]),
 		exclude: stringList(m.ParsedOptions["exclude_tags"]),

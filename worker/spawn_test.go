@@ -3,7 +3,6 @@ package worker
 import (
 	"context"
 	"math"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -297,37 +296,6 @@ func TestGapMeter(t *testing.T) {
 	}
 }
 
-// waitingUser runs one task, counted, then waits an hour.
-type waitingUser struct{ a *arrivals }
-
-func (u *waitingUser) Tasks() []Task {
-	return []Task{{Name: "once", Run: func(context.Context) error { u.a.arrive(); return nil }}}
-}
-
-// TestWaitingUsersHoldNoGoroutine enforces the rule the user loop is
-// built on (userloop.go): a user waiting between tasks holds no
-// goroutine, so 5,000 waiting users cost the process a handful.
-func TestWaitingUsersHoldNoGoroutine(t *testing.T) {
-	const n = 5000
-	a := newArrivals(n)
-	tp := newTestPool(t, Class("W", func() *waitingUser { return &waitingUser{a: a} }).Wait(Constant(time.Hour)))
-	tp.executorIdle = time.Millisecond
-	before := runtime.NumGoroutine()
-	tp.setTarget(context.Background(), map[string]int64{"W": n})
-	a.wait(t, time.Minute)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		got := runtime.NumGoroutine() - before
-		if got < 50 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d waiting users hold %d goroutines, want a handful (under 50)", n, got)
-		}
-		time.Sleep(10 * time.Millisecond) // executors exit once idle for executorIdle
-	}
-}
-
 // quitterUser stops itself (ErrStopUser) after its n-th task.
 type quitterUser struct{ n int }
 
@@ -403,7 +371,7 @@ func TestStopBeforeFirstStepRunsHooks(t *testing.T) {
 		tp.setTarget(context.Background(), map[string]int64{"S": 50})
 		tp.stopAllWithin(context.Background(), time.Second) // at once: some have not begun
 	}
-	tp.wait()
+	waitPool(t, tp.pool)
 	if starts.Load() != 1000 || stops.Load() != 1000 {
 		t.Errorf("OnStart %d, OnStop %d times for 1,000 users started and stopped; want 1000 each", starts.Load(), stops.Load())
 	}

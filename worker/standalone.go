@@ -1,5 +1,10 @@
 package worker
 
+// This file owns running without a master: Standalone, its ramp in
+// Locust's order, the live table, the CSV files as the test goes, and its
+// Result. The users themselves run in the pool (pool.go), as they do for a
+// master.
+
 import (
 	"context"
 	"fmt"
@@ -17,6 +22,10 @@ import (
 // users start at the spawn rate in the order Locust's dispatcher gives, the
 // test ends after the run time or when ctx is cancelled, and the summary
 // is printed.
+//
+// It is one of the advanced ways in, for programs that build the run
+// themselves instead of from the command line (their own flags, a test
+// in a Go test); [Main] runs it when no master is given.
 type Standalone struct {
 	// Host is the target base URL; "" leaves each class's own host.
 	Host string
@@ -67,33 +76,14 @@ type Standalone struct {
 type Result struct {
 	// Stats are the cumulative statistics, as a master would show them.
 	Stats *stats.Totals
-	// Exceptions are the errors and panics of user code, by traceback.
-	Exceptions []Exception
+	// Exceptions are the errors and panics of user code, one row per
+	// traceback as in Locust's exceptions table, on the node "local" as
+	// a standalone Locust says.
+	Exceptions []stats.ExceptionRow
 	// Duration is how long the test ran.
 	Duration time.Duration
 	// Users is the number of users of each class at the end of the ramp.
 	Users map[string]int64
-}
-
-// Exception is an unexpected error or panic in user code, counted by
-// traceback like Locust's exceptions table.
-type Exception struct {
-	Msg, Traceback string
-	Count          int64
-}
-
-// exceptionRows returns the exceptions as rows of Locust's exceptions
-// file, with the node "local" as a standalone Locust writes.
-func (r *Result) exceptionRows() []stats.ExceptionRow {
-	return exceptionRows(r.Exceptions)
-}
-
-func exceptionRows(exs []Exception) []stats.ExceptionRow {
-	rows := make([]stats.ExceptionRow, 0, len(exs))
-	for _, e := range exs {
-		rows = append(rows, stats.ExceptionRow{Count: e.Count, Message: e.Msg, Traceback: e.Traceback, Nodes: []string{"local"}})
-	}
-	return rows
 }
 
 // WriteJSON writes the final statistics the way Locust's --json prints
@@ -122,7 +112,7 @@ func (r *Result) WriteSummary(w io.Writer) error {
 	}
 	if len(r.Exceptions) > 0 {
 		fmt.Fprintln(w)
-		if err := stats.WriteExceptionsTable(w, r.exceptionRows()); err != nil {
+		if err := stats.WriteExceptionsTable(w, r.Exceptions); err != nil {
 			return err
 		}
 	}
@@ -134,7 +124,7 @@ func (r *Result) WriteSummary(w io.Writer) error {
 // further ones are counted in one row, otherExceptions.
 type exceptionLog struct {
 	mu    sync.Mutex
-	byTB  map[string]*Exception
+	byTB  map[string]*stats.ExceptionRow
 	order []string
 }
 
@@ -147,7 +137,7 @@ func (l *exceptionLog) add(msg, traceback string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.byTB == nil {
-		l.byTB = map[string]*Exception{}
+		l.byTB = map[string]*stats.ExceptionRow{}
 	}
 	e, ok := l.byTB[traceback]
 	if !ok && len(l.byTB) >= maxExceptionRows {
@@ -156,17 +146,17 @@ func (l *exceptionLog) add(msg, traceback string) {
 		e, ok = l.byTB[traceback]
 	}
 	if !ok {
-		e = &Exception{Msg: msg, Traceback: traceback}
+		e = &stats.ExceptionRow{Message: msg, Traceback: traceback, Nodes: []string{"local"}}
 		l.byTB[traceback] = e
 		l.order = append(l.order, traceback)
 	}
 	e.Count++
 }
 
-func (l *exceptionLog) list() []Exception {
+func (l *exceptionLog) list() []stats.ExceptionRow {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := make([]Exception, 0, len(l.order))
+	out := make([]stats.ExceptionRow, 0, len(l.order))
 	for _, tb := range l.order {
 		out = append(out, *l.byTB[tb])
 	}
@@ -174,47 +164,15 @@ func (l *exceptionLog) list() []Exception {
 }
 
 // Run runs the test and returns its result. It returns an error only when
-// the test could not start (bad classes, CSV files that cannot be
-// created).
+// the test could not start (bad classes, TLS files that cannot be read,
+// CSV files that cannot be created).
 func (s *Standalone) Run(ctx context.Context) (*Result, error) {
-	classes, err := validateClasses(s.Classes)
+	r, err := s.start()
 	if err != nil {
 		return nil, err
 	}
-	logger := s.Logger
-	if logger == nil {
-		logger = slog.Default()
-	}
-	out := s.Output
-	if out == nil {
-		out = os.Stdout
-	}
-	users := max(s.Users, 1)
-	interval := s.PrintInterval
-	if interval <= 0 {
-		interval = 2 * time.Second
-	}
-	csvInterval := s.CSVInterval
-	if csvInterval <= 0 {
-		csvInterval = time.Second
-	}
-
-	var exceptions exceptionLog
-	collector := stats.NewCollector()
-	collector.SetLogger(logger)
-	raiseFileLimit(logger)
-	p := newPool(classes, collector, logger, exceptions.add)
-	p.setHTTP(s.HTTP)
-	warnFileLimit(logger, p.ownConnectionUsers(classCounts(s.Classes, users)))
-	p.configure(s.Host, s.StopTimeout, tagFilter{include: s.Tags, exclude: s.ExcludeTags})
-
-	totals := stats.NewTotals()
-	var csv *csvFiles
-	if s.CSVPrefix != "" {
-		if csv, err = createCSVFiles(s.CSVPrefix, s.CSVFullHistory); err != nil {
-			return nil, err
-		}
-		defer csv.close()
+	if r.csv != nil {
+		defer r.csv.close()
 	}
 	start := time.Now()
 	runCtx, stopRun := context.WithCancel(ctx)
@@ -224,76 +182,130 @@ func (s *Standalone) Run(ctx context.Context) (*Result, error) {
 		runCtx, cancel = context.WithTimeout(runCtx, s.RunTime)
 		defer cancel()
 	}
-	p.setStopTest(stopRun) // StopTest from a user ends the run
-	logger.Info("starting test", "users", users, "spawn_rate", s.SpawnRate, "run_time", s.RunTime)
-
+	r.pool.setStopTest(stopRun) // StopTest from a user ends the run
+	users := max(s.Users, 1)
+	r.logger.Info("starting test", "users", users, "spawn_rate", s.SpawnRate, "run_time", s.RunTime)
 	rampDone := make(chan map[string]int64, 1)
 	go func() {
-		rampDone <- s.ramp(runCtx, p, users, logger)
+		rampDone <- s.ramp(runCtx, r.pool, users, r.logger)
 	}()
-	printTicker := time.NewTicker(interval)
+	spawned := r.loop(runCtx, rampDone)
+	return r.finish(start, spawned), nil
+}
+
+// standaloneRun is one Run of a Standalone: its pool and what it reports.
+type standaloneRun struct {
+	*Standalone
+	logger     *slog.Logger
+	out        io.Writer
+	pool       *pool
+	collector  *stats.Collector
+	totals     *stats.Totals
+	csv        *csvFiles // nil without CSVPrefix
+	exceptions exceptionLog
+}
+
+// start checks the classes and options and makes the run's pool and CSV
+// files.
+func (s *Standalone) start() (*standaloneRun, error) {
+	classes, err := validateClasses(s.Classes)
+	if err != nil {
+		return nil, err
+	}
+	httpOpts, err := s.HTTP.resolved()
+	if err != nil {
+		return nil, fmt.Errorf("worker: %w", err)
+	}
+	r := &standaloneRun{Standalone: s, logger: s.Logger, out: s.Output, collector: stats.NewCollector(), totals: stats.NewTotals()}
+	if r.logger == nil {
+		r.logger = slog.Default()
+	}
+	if r.out == nil {
+		r.out = os.Stdout
+	}
+	r.collector.SetLogger(r.logger)
+	raiseFileLimit(r.logger)
+	r.pool = newPool(classes, r.collector, r.logger, r.exceptions.add)
+	r.pool.setHTTP(httpOpts)
+	warnFileLimit(r.logger, r.pool.ownConnectionUsers(classCounts(s.Classes, max(s.Users, 1))))
+	r.pool.configure(s.Host, s.StopTimeout, tagFilter{include: s.Tags, exclude: s.ExcludeTags})
+	if s.CSVPrefix != "" {
+		if r.csv, err = createCSVFiles(s.CSVPrefix, s.CSVFullHistory); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// loop prints the live table and writes the CSV files until ctx ends the
+// run, and returns the users per class the ramp reached.
+func (r *standaloneRun) loop(ctx context.Context, rampDone <-chan map[string]int64) map[string]int64 {
+	printTicker := time.NewTicker(orDefault(r.PrintInterval, 2*time.Second))
 	defer printTicker.Stop()
 	var csvTick <-chan time.Time // nil: never ready
-	if csv != nil {
-		t := time.NewTicker(csvInterval)
+	if r.csv != nil {
+		t := time.NewTicker(orDefault(r.CSVInterval, time.Second))
 		defer t.Stop()
 		csvTick = t.C
 	}
 	var spawned map[string]int64
-	rampCh := rampDone
-	userCount := func() int {
-		n := int64(0)
-		for _, c := range p.counts() {
-			n += c
-		}
-		return int(n)
-	}
-loop:
 	for {
 		select {
-		case <-runCtx.Done():
-			break loop
-		case spawned = <-rampCh:
-			rampCh = nil
-			if s.ResetStats && runCtx.Err() == nil { // not when the ramp was cut short
-				totals.Merge(collector.Report(time.Now()))
-				totals.Reset()
-				logger.Info("resetting stats")
+		case <-ctx.Done():
+			if rampDone != nil {
+				spawned = <-rampDone
+			}
+			return spawned
+		case spawned = <-rampDone:
+			rampDone = nil
+			if r.ResetStats && ctx.Err() == nil { // not when the ramp was cut short
+				r.totals.Merge(r.collector.Report(time.Now()))
+				r.totals.Reset()
+				r.logger.Info("resetting stats")
 			}
 		case now := <-printTicker.C:
-			totals.Merge(collector.Report(now))
-			if !s.OnlySummary {
-				if err := stats.WriteStatsTable(out, totals, true); err != nil {
-					logger.Warn("printing the live table", "err", err)
+			r.totals.Merge(r.collector.Report(now))
+			if !r.OnlySummary {
+				if err := stats.WriteStatsTable(r.out, r.totals, true); err != nil {
+					r.logger.Warn("printing the live table", "err", err)
 				}
-				fmt.Fprintln(out)
+				fmt.Fprintln(r.out)
 			}
 		case now := <-csvTick:
-			totals.Merge(collector.Report(now))
-			if err := csv.write(totals, exceptionRows(exceptions.list()), userCount(), now); err != nil {
-				logger.Warn("writing the CSV files", "err", err)
+			r.totals.Merge(r.collector.Report(now))
+			if err := r.csv.write(r.totals, r.exceptions.list(), int(sum(r.pool.counts())), now); err != nil {
+				r.logger.Warn("writing the CSV files", "err", err)
 			}
 		}
 	}
-	if rampCh != nil {
-		spawned = <-rampCh
-	}
-	logger.Info("stopping users", "stop_timeout", s.StopTimeout)
-	p.stopAll(context.Background())
-	p.waitWithin(stopGrace) // stopping gave up on stuck users already
-	end := time.Now()
-	totals.Merge(collector.Report(end))
+}
 
-	res := &Result{Stats: totals, Duration: end.Sub(start), Exceptions: exceptions.list(), Users: spawned}
-	if csv != nil {
-		if err := csv.write(totals, res.exceptionRows(), 0, end); err != nil {
-			logger.Error("writing the CSV files", "err", err)
+// orDefault returns d, or def when d is not positive.
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// finish stops the users, takes the last statistics, writes the CSV files
+// and the summary, and returns the result.
+func (r *standaloneRun) finish(start time.Time, spawned map[string]int64) *Result {
+	r.logger.Info("stopping users", "stop_timeout", r.StopTimeout)
+	r.pool.stopAll(context.Background())
+	r.pool.waitWithin(stopGrace) // stopping gave up on stuck users already
+	end := time.Now()
+	r.totals.Merge(r.collector.Report(end))
+	res := &Result{Stats: r.totals, Duration: end.Sub(start), Exceptions: r.exceptions.list(), Users: spawned}
+	if r.csv != nil {
+		if err := r.csv.write(r.totals, res.Exceptions, 0, end); err != nil {
+			r.logger.Error("writing the CSV files", "err", err)
 		}
 	}
-	if err := res.WriteSummary(out); err != nil {
-		logger.Warn("printing the summary", "err", err)
+	if err := res.WriteSummary(r.out); err != nil {
+		r.logger.Warn("printing the summary", "err", err)
 	}
-	return res, nil
+	return res
 }
 
 // ramp starts users in Locust's order at the spawn rate, as Locust's

@@ -1,5 +1,9 @@
 package worker
 
+// This file owns a user's tasks: TaskSet, compiling a user's task list
+// (tag filter, checks), picking the next task, and asking for the wait
+// after it. Running them is userloop.go's; the wait times are in wait.go.
+
 import (
 	"context"
 	"errors"
@@ -74,20 +78,10 @@ type setOptions struct {
 	onStop     func(context.Context) error
 }
 
-// compileTasks filters tasks by tags, the way Locust's
+// compile fills root with the tasks that tags select, the way Locust's
 // filter_tasks_by_tags does: a set's tags apply to all its tasks, and a set
 // is kept when at least one of its tasks is. It returns an error for a
 // task that is malformed, or when nothing is left.
-func compileTasks(tasks []Task, tags tagFilter) (*setNode, error) {
-	root := &setNode{}
-	if err := compile(root, tasks, &tags); err != nil {
-		return nil, err
-	}
-	return root, nil
-}
-
-// compile is compileTasks into a given root, with the filter passed by
-// reference.
 //
 // Every user compiles its own tasks (they are its own methods) before its
 // first task; setNode.compile leaves the error messages to compileError.

@@ -1,5 +1,9 @@
 package worker
 
+// This file owns --threshold: its grammar (parseThreshold), checking the
+// final statistics (checkThresholds) and the verdict lines the command
+// prints; main.go decides the exit code from them.
+
 import (
 	"fmt"
 	"io"
@@ -10,7 +14,7 @@ import (
 	"github.com/golocust/golocust/stats"
 )
 
-// Threshold is a pass/fail criterion checked on the final statistics, as
+// threshold is a pass/fail criterion checked on the final statistics, as
 // given to --threshold. The grammar is
 //
 //	[ROW:]METRIC OP VALUE
@@ -24,7 +28,7 @@ import (
 // name (whatever its request type) must meet the criterion. Without ROW the
 // Aggregated row is checked. A threshold on a row that never had a request
 // is broken.
-type Threshold struct {
+type threshold struct {
 	// Row is the row name; "" means the Aggregated row.
 	Row string
 	// Metric is the metric's name as written: "p95", "avg", "fail_ratio", ...
@@ -37,9 +41,9 @@ type Threshold struct {
 	Text string
 }
 
-// Verdict is the outcome of checking one Threshold on one row.
-type Verdict struct {
-	Threshold Threshold
+// verdict is the outcome of checking one threshold on one row.
+type verdict struct {
+	threshold threshold // the criterion checked
 	// Key is the row checked.
 	Key stats.Key
 	// Actual is the measured value, in the threshold's unit.
@@ -50,10 +54,10 @@ type Verdict struct {
 	Missing bool
 }
 
-// ParseThreshold reads one --threshold value; see [Threshold] for the
+// parseThreshold reads one --threshold value; see threshold for the
 // grammar.
-func ParseThreshold(s string) (Threshold, error) {
-	th := Threshold{Text: s}
+func parseThreshold(s string) (threshold, error) {
+	th := threshold{Text: s}
 	expr := strings.TrimSpace(s)
 	if i := strings.LastIndex(expr, ":"); i >= 0 {
 		th.Row, expr = strings.TrimSpace(expr[:i]), strings.TrimSpace(expr[i+1:])
@@ -142,7 +146,7 @@ func parseMillis(s string) (float64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%q is not a duration like 300ms or 1.5s", s)
 	}
-	return float64(d) / float64(time.Millisecond), nil
+	return milliseconds(d), nil
 }
 
 // parseRatio reads "0.01" or "1%".
@@ -159,20 +163,19 @@ func parseRatio(s string) (float64, error) {
 }
 
 // measure returns the threshold's metric for e, in its unit.
-func (th Threshold) measure(t *stats.Totals, e stats.Entry) float64 {
-	msOf := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+func (th threshold) measure(t *stats.Totals, e stats.Entry) float64 {
 	switch th.Metric {
 	case "median":
-		return msOf(e.Median())
+		return milliseconds(e.Median())
 	case "avg":
-		return msOf(e.Average())
+		return milliseconds(e.Average())
 	case "min":
 		if e.NumRequests == 0 {
 			return 0
 		}
-		return msOf(e.MinResponseTime)
+		return milliseconds(e.MinResponseTime)
 	case "max":
-		return msOf(e.MaxResponseTime)
+		return milliseconds(e.MaxResponseTime)
 	case "fail_ratio":
 		return e.FailRatio()
 	case "rps":
@@ -183,10 +186,10 @@ func (th Threshold) measure(t *stats.Totals, e stats.Entry) float64 {
 		return float64(e.NumFailures)
 	}
 	p, _ := percentileOf(th.Metric)
-	return msOf(e.Percentile(p))
+	return milliseconds(e.Percentile(p))
 }
 
-func (th Threshold) holds(v float64) bool {
+func (th threshold) holds(v float64) bool {
 	switch th.Op {
 	case "<":
 		return v < th.Value
@@ -199,10 +202,10 @@ func (th Threshold) holds(v float64) bool {
 	}
 }
 
-// CheckThresholds checks every threshold on the final statistics t and
+// checkThresholds checks every threshold on the final statistics t and
 // returns one verdict per threshold and matching row, in order.
-func CheckThresholds(t *stats.Totals, thresholds []Threshold) []Verdict {
-	var out []Verdict
+func checkThresholds(t *stats.Totals, thresholds []threshold) []verdict {
+	var out []verdict
 	for _, th := range thresholds {
 		var rows []stats.Entry
 		if th.Row == "" || th.Row == "Aggregated" {
@@ -215,12 +218,12 @@ func CheckThresholds(t *stats.Totals, thresholds []Threshold) []Verdict {
 			}
 		}
 		if len(rows) == 0 {
-			out = append(out, Verdict{Threshold: th, Key: stats.Key{Name: th.Row}, Missing: true})
+			out = append(out, verdict{threshold: th, Key: stats.Key{Name: th.Row}, Missing: true})
 			continue
 		}
 		for _, e := range rows {
 			v := th.measure(t, e)
-			out = append(out, Verdict{Threshold: th, Key: e.Key, Actual: v, Pass: e.NumRequests > 0 && th.holds(v)})
+			out = append(out, verdict{threshold: th, Key: e.Key, Actual: v, Pass: e.NumRequests > 0 && th.holds(v)})
 		}
 	}
 	return out
@@ -228,7 +231,7 @@ func CheckThresholds(t *stats.Totals, thresholds []Threshold) []Verdict {
 
 // String formats the verdict as one line, e.g.
 // "PASS  p95<300ms  Aggregated: p95 = 212ms".
-func (v Verdict) String() string {
+func (v verdict) String() string {
 	status := "PASS"
 	if !v.Pass {
 		status = "FAIL"
@@ -238,10 +241,10 @@ func (v Verdict) String() string {
 		row = "Aggregated"
 	}
 	if v.Missing {
-		return fmt.Sprintf("%s  %s  no row named %q", status, v.Threshold.Text, v.Threshold.Row)
+		return fmt.Sprintf("%s  %s  no row named %q", status, v.threshold.Text, v.threshold.Row)
 	}
 	var actual string
-	switch metricKind(v.Threshold.Metric) {
+	switch metricKind(v.threshold.Metric) {
 	case kindTime:
 		actual = strconv.FormatFloat(v.Actual, 'f', -1, 64) + "ms"
 		if v.Actual != float64(int64(v.Actual)) {
@@ -250,17 +253,17 @@ func (v Verdict) String() string {
 	case kindRatio:
 		actual = strconv.FormatFloat(v.Actual, 'f', 4, 64)
 	default:
-		if v.Threshold.Metric == "rps" {
+		if v.threshold.Metric == "rps" {
 			actual = strconv.FormatFloat(v.Actual, 'f', 2, 64)
 		} else {
 			actual = strconv.FormatFloat(v.Actual, 'f', 0, 64)
 		}
 	}
-	return fmt.Sprintf("%s  %s  %s: %s = %s", status, v.Threshold.Text, row, v.Threshold.Metric, actual)
+	return fmt.Sprintf("%s  %s  %s: %s = %s", status, v.threshold.Text, row, v.threshold.Metric, actual)
 }
 
 // printVerdicts writes one line per verdict and reports whether all passed.
-func printVerdicts(w io.Writer, verdicts []Verdict) bool {
+func printVerdicts(w io.Writer, verdicts []verdict) bool {
 	if len(verdicts) == 0 {
 		return true
 	}

@@ -1,47 +1,9 @@
-// Package worker runs simulated users written in Go, either as a worker of a
-// Python Locust master or standalone.
-//
-// A user is an ordinary Go struct. Its tasks are methods that take a context
-// and return an error; the runtime picks one task by weight, runs it, waits
-// the class's wait time, and repeats until the user is stopped:
-//
-//	type WebUser struct {
-//		worker.HTTPUser // this user's own client and cookie jar
-//	}
-//
-//	func (u *WebUser) Tasks() []worker.Task {
-//		return []worker.Task{{Name: "home", Weight: 3, Run: u.home}}
-//	}
-//
-//	func (u *WebUser) home(ctx context.Context) error {
-//		_, err := u.Client.Get(ctx, "/")
-//		return err
-//	}
-//
-// Everything a Locust user has is here, in Go's terms:
-//
-//   - user classes ([Class]) with a name, weight, fixed count, host and wait
-//     time; a constructor per class, so each user has its own struct;
-//   - OnStart and OnStop hooks ([Starter], [Stopper]); OnStop runs however
-//     the user ends;
-//   - weighted tasks ([Task]), nested and sequential task sets ([TaskSet])
-//     that hand control back with [ErrInterrupt], [ErrStopUser] to stop one
-//     user and [StopTest] to end the test;
-//   - wait times: [Between], [Constant], [ConstantPacing],
-//     [ConstantThroughput], any [WaitTimeFunc], or a [Waiter] method;
-//   - tags on tasks, selected by the master's --tags/--exclude-tags or the
-//     same flags standalone;
-//   - custom options ([FloatOption] and friends) read from the master's
-//     command line or from flags;
-//   - an HTTP client per user ([HTTPUser], [HTTPClient]) with its own
-//     cookies, row names ([Name]), catch_response-style checks ([Check])
-//     and timeouts; [Record] for any other protocol.
-//
-// Stopping follows Locust: a user in its wait stops at once; a user in a
-// task may finish it within the stop timeout, after which its context is
-// cancelled. A request cut short that way is recorded as a failure
-// (RequestCancelled), never dropped.
 package worker
+
+// This file owns what a user is: the User interface and the methods it
+// may have, Task, and the errors that stop a user. How users run is in
+// pool.go and userloop.go; task sets in taskset.go; wait times in
+// wait.go.
 
 import (
 	"context"
@@ -51,6 +13,22 @@ import (
 
 // User is one simulated user. The runtime makes a new value for every user
 // it starts (see [Class]), so fields hold per-user state.
+//
+// Besides Tasks, a user may have any of these methods, called when
+// present:
+//
+//	OnStart(ctx context.Context) error
+//	OnStop(ctx context.Context) error
+//	WaitTime(taskTime time.Duration) time.Duration
+//
+// OnStart runs once before the first task, like Locust's on_start;
+// returning [ErrStopUser] stops the user, another error is reported as an
+// exception and the user goes on. OnStop runs once when the user stops,
+// like on_stop, whether it stopped gracefully or was cancelled (with a
+// context of its own, so that it can still make requests). WaitTime
+// returns the wait after a task that ran for taskTime, like a wait_time
+// method: it overrides the class's wait time (but not the Wait of a
+// [TaskSet]) and may keep state in the user's fields.
 type User interface {
 	// Tasks returns the tasks the user picks from. It is called once, when
 	// the user starts, after OnStart.
@@ -77,25 +55,18 @@ type Task struct {
 	Set *TaskSet
 }
 
-// Starter is implemented by users that do something once before their
-// first task, like Locust's on_start.
-type Starter interface {
+// starter is a user with an OnStart method; see User.
+type starter interface {
 	OnStart(ctx context.Context) error
 }
 
-// Stopper is implemented by users that do something once when they stop,
-// like Locust's on_stop. OnStop runs whether the user stopped gracefully
-// or was cancelled.
-type Stopper interface {
+// stopper is a user with an OnStop method; see User.
+type stopper interface {
 	OnStop(ctx context.Context) error
 }
 
-// Waiter is implemented by users that compute their own wait after each
-// task, like a wait_time method on a Locust user. It overrides the class's
-// wait time (but not the Wait of a [TaskSet]) and may keep state in the
-// user's fields.
-type Waiter interface {
-	// WaitTime returns the wait after a task that ran for taskTime.
+// waiter is a user with a WaitTime method; see User.
+type waiter interface {
 	WaitTime(taskTime time.Duration) time.Duration
 }
 

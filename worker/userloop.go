@@ -292,7 +292,7 @@ func (r *userRun) stop() {
 // hasStopHooks reports whether ending the user runs user code. It is
 // called only by the goroutine that took the user from waiting.
 func (r *userRun) hasStopHooks() bool {
-	if _, ok := r.user.(Stopper); ok {
+	if _, ok := r.user.(stopper); ok {
 		return true
 	}
 	for _, f := range r.frames {

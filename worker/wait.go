@@ -1,5 +1,9 @@
 package worker
 
+// This file owns the wait times between tasks: WaitTime, the kinds Locust
+// has (Between, Constant, ConstantPacing, ConstantThroughput) and each
+// user's own copy. taskset.go asks them for the next wait (nextWait).
+
 import (
 	"math"
 	"math/rand/v2"
@@ -10,9 +14,9 @@ import (
 // wait_time. The runtime gives every user its own copy of the wait times
 // built here (so [ConstantPacing] keeps its schedule per user); a
 // [WaitTimeFunc] is shared as it is, so it should be stateless. For a wait
-// with per-user state, implement [Waiter] on the user.
+// with per-user state, give the user a WaitTime method (see [User]).
 //
-// A wait time is user code: when Next (or a Waiter's WaitTime) panics, the
+// A wait time is user code: when Next (or a user's WaitTime method) panics, the
 // panic is reported as an exception, like a task's, and the user waits one
 // second in place of the wait it did not get, then goes on with its next
 // task. (Locust's user dies of it instead.)
@@ -110,7 +114,7 @@ func (p *pacing) Next(taskTime time.Duration) time.Duration {
 // the method only in Next: taking the method value of a nil pointer to a
 // user whose method has a value receiver would panic where no one
 // recovers.
-type waiterWait struct{ w Waiter }
+type waiterWait struct{ w waiter }
 
 func (w waiterWait) Next(taskTime time.Duration) time.Duration { return w.w.WaitTime(taskTime) }
 

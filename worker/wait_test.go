@@ -281,7 +281,7 @@ func TestWaitTimePanic(t *testing.T) {
 				t.Fatalf("exceptions %q, want one starting %q", excs, tt.wantMsg)
 			}
 			tp.stopAllWithin(context.Background(), 0)
-			tp.wait()
+			waitPool(t, tp.pool)
 			if n := len(tp.exceptions()); n > 3 {
 				t.Errorf("%d exceptions in about a second: the user spins on its panicking wait time", n)
 			}

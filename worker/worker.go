@@ -1,5 +1,10 @@
 package worker
 
+// This file owns Worker, the way in for a Locust master without the
+// command line: it validates the classes, dials the master and hands the
+// conversation to the session (session.go), then flushes and waits for
+// the users. It also makes panics' tracebacks stable for the master.
+
 import (
 	"context"
 	"fmt"
@@ -18,7 +23,9 @@ import (
 // how many users of each class run; the worker runs exactly those, and
 // reports their requests to the master every three seconds.
 //
-// The zero value connects to 127.0.0.1:5557.
+// It is one of the advanced ways in, for programs that build the run
+// themselves instead of from the command line; [Main] runs it when given
+// --master-host or --worker. The zero value connects to 127.0.0.1:5557.
 type Worker struct {
 	// MasterHost is the master's host name or address; "" means 127.0.0.1.
 	MasterHost string
@@ -66,10 +73,49 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	httpOpts, err := w.HTTP.resolved()
+	if err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
 	logger := w.Logger
 	if logger == nil {
 		logger = slog.Default()
 	}
+	endpoint, err := w.endpoint()
+	if err != nil {
+		return err
+	}
+	nodeID := w.NodeID
+	if nodeID == "" {
+		nodeID = protocol.NewNodeID()
+	}
+	dial := w.dial
+	if dial == nil {
+		dial = protocol.DialZMQ
+	}
+	// The connection outlives ctx: after a cancel the worker still sends
+	// its last statistics and quit, then closes it.
+	conn, err := dial(context.WithoutCancel(ctx), protocol.DialOptions{Endpoint: "tcp://" + endpoint, Identity: nodeID, Logger: logger})
+	if err != nil {
+		return fmt.Errorf("worker: connecting to master %s: %w", endpoint, err)
+	}
+	raiseFileLimit(logger)
+	if limit, ok := fileLimit(); ok && limit < lowFileLimit {
+		logger.Warn("the open-file limit is low: it bounds the requests in flight at once (users share keep-alive connections, one per request in flight) and the users that hold a connection of their own; raise it with ulimit -n",
+			"open_file_limit", limit, "connections", max(int64(limit)-fdReserve, 0))
+	}
+	s := w.newSession(conn, endpoint, nodeID, logger)
+	s.pool = newPool(classes, s.collector, logger, masterExceptions(s))
+	s.pool.setHTTP(httpOpts)
+	s.pool.configure(w.Host, 0, tagFilter{})
+	runErr := s.run(ctx)
+	hangUp(s)
+	return runErr
+}
+
+// endpoint returns the master's host:port, 127.0.0.1:5557 unless w says
+// otherwise.
+func (w *Worker) endpoint() (string, error) {
 	host, port := w.MasterHost, w.MasterPort
 	if host == "" {
 		host = "127.0.0.1"
@@ -78,28 +124,13 @@ func (w *Worker) Run(ctx context.Context) error {
 		port = 5557
 	}
 	if port < 1 || port > 65535 {
-		return fmt.Errorf("worker: master port %d out of range", port)
+		return "", fmt.Errorf("worker: master port %d out of range", port)
 	}
-	nodeID := w.NodeID
-	if nodeID == "" {
-		nodeID = protocol.NewNodeID()
-	}
-	endpoint := net.JoinHostPort(host, strconv.Itoa(port))
-	dial := w.dial
-	if dial == nil {
-		dial = protocol.DialZMQ
-	}
-	// The connection outlives ctx: after a cancel the worker still sends
-	// its last statistics and quit, then closes it.
-	conn, err := dial(context.WithoutCancel(ctx), protocol.DialOptions{
-		Endpoint: "tcp://" + endpoint,
-		Identity: nodeID,
-		Logger:   logger,
-	})
-	if err != nil {
-		return fmt.Errorf("worker: connecting to master %s: %w", endpoint, err)
-	}
-	collector := stats.NewCollector()
+	return net.JoinHostPort(host, strconv.Itoa(port)), nil
+}
+
+// newSession returns the session of w on conn, without its pool.
+func (w *Worker) newSession(conn protocol.Conn, endpoint, nodeID string, logger *slog.Logger) *session {
 	noMaster := w.NoMasterTimeout
 	if noMaster == 0 {
 		noMaster = DefaultNoMasterTimeout
@@ -108,12 +139,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	if maxUsers <= 0 {
 		maxUsers = DefaultMaxUsers
 	}
-	raiseFileLimit(logger)
-	if limit, ok := fileLimit(); ok && limit < lowFileLimit {
-		logger.Warn("the open-file limit is low: it bounds the requests in flight at once (users share keep-alive connections, one per request in flight) and the users that hold a connection of their own; raise it with ulimit -n",
-			"open_file_limit", limit, "connections", max(int64(limit)-fdReserve, 0))
-	}
-	s := &session{
+	collector := stats.NewCollector()
+	collector.SetLogger(logger)
+	return &session{
 		conn:            conn,
 		nodeID:          nodeID,
 		version:         w.Version,
@@ -125,26 +153,30 @@ func (w *Worker) Run(ctx context.Context) error {
 		noMasterTimeout: noMaster,
 		maxUsers:        maxUsers,
 	}
-	// Exceptions go to the master throttled per traceback (see
-	// exceptionSender), with stable tracebacks, so identical panics share
-	// one row.
-	exceptions := newExceptionSender(func(m protocol.ExceptionMessage) { s.send(m) }, logger)
-	s.beforeQuit = exceptions.close
-	collector.SetLogger(logger)
-	s.pool = newPool(classes, collector, logger, exceptions.exception)
-	s.pool.setHTTP(w.HTTP)
-	s.pool.configure(w.Host, 0, tagFilter{})
-	runErr := s.run(ctx)
+}
+
+// masterExceptions returns what the pool reports user-code exceptions to:
+// the master of s, throttled per traceback (see exceptionSender), with
+// stable tracebacks, so identical panics share one row. What it holds
+// back is sent before the session's final report.
+func masterExceptions(s *session) func(msg, traceback string) {
+	sender := newExceptionSender(func(m protocol.ExceptionMessage) { s.send(m) }, s.logger)
+	s.beforeQuit = sender.close
+	return sender.exception
+}
+
+// hangUp sends what the session still has queued, within a second,
+// closes its connection, and waits for its users.
+func hangUp(s *session) {
 	flushCtx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	if err := conn.Flush(flushCtx); err != nil {
-		logger.Warn("the last messages to the master may be lost", "err", err)
+	if err := s.conn.Flush(flushCtx); err != nil {
+		s.logger.Warn("the last messages to the master may be lost", "err", err)
 	}
-	conn.Close()
+	s.conn.Close()
 	s.logLostReports()
 	// Stopping users gave up on stuck ones after stopGrace already.
 	s.pool.waitWithin(stopGrace)
-	return runErr
 }
 
 // lowFileLimit is the open-file limit below which the worker warns at

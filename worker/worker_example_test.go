@@ -1,5 +1,8 @@
 package worker_test
 
+// This file holds the example of Worker, the advanced way in for a
+// master; command_example_test.go has Main's and RunCommand's.
+
 import (
 	"context"
 	"time"

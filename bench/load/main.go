@@ -13,7 +13,8 @@
 // when nginx is installed, else a Go server on fasthttp. Generators run
 // on core 0 with taskset: wrk (when installed), a plain Go loop on
 // net/http and on fasthttp without statistics, golocust with its default
-// net/http client and with its fast client, and Locust's FastHttpUser
+// net/http client and with its fast client (also reusing its responses:
+// golocust-fast-reuse), and Locust's FastHttpUser
 // (when /usr/bin/locust is installed). bench/run.sh installs nginx and wrk
 // with apt-get when they are missing.
 package main
@@ -88,7 +89,7 @@ func main() {
 
 // allGenerators returns the generators in the order of the table.
 func allGenerators() []string {
-	return []string{"wrk", "go-loop", "fasthttp-loop", "golocust", "golocust-fast", "locust-fast"}
+	return []string{"wrk", "go-loop", "fasthttp-loop", "golocust", "golocust-fast", "golocust-fast-reuse", "locust-fast"}
 }
 
 // scalingGenerators returns the generators that also run on both cores,
@@ -145,7 +146,7 @@ func bench(users int, dur time.Duration, rounds int, only string) error {
 			}
 			r.round = round
 			runs = append(runs, r)
-			fmt.Printf("round %d  %-14s %8.0f req/s  served %8d  own %8s  gen CPU %5.1f µs/req  target CPU %3.0f%%\n",
+			fmt.Printf("round %d  %-19s %8.0f req/s  served %8d  own %8s  gen CPU %5.1f µs/req  target CPU %3.0f%%\n",
 				round+1, g, r.rps(), r.served, ownCount(r.own), cpuPerReq(r), 100*r.tgtCPU.Seconds()/r.own.Seconds)
 		}
 		for _, g := range scalingGenerators() {
@@ -158,7 +159,7 @@ func bench(users int, dur time.Duration, rounds int, only string) error {
 			}
 			r.round = round
 			runs = append(runs, r)
-			fmt.Printf("round %d  %-14s %8.0f req/s  served %8d  own %8s  gen CPU %5.1f µs/req  target CPU %3.0f%%  (generator on cores 0,1)\n",
+			fmt.Printf("round %d  %-19s %8.0f req/s  served %8d  own %8s  gen CPU %5.1f µs/req  target CPU %3.0f%%  (generator on cores 0,1)\n",
 				round+1, g, r.rps(), r.served, ownCount(r.own), cpuPerReq(r), 100*r.tgtCPU.Seconds()/r.own.Seconds)
 		}
 	}
@@ -520,7 +521,7 @@ func report(runs []run, gens []string) error {
 	}
 	fmt.Printf("\nratios of the same round's runs: requests/s median (min–max), and requests per generator CPU-second (medians):\n")
 	for _, p := range [][2]string{
-		{"golocust", "go-loop"}, {"golocust-fast", "fasthttp-loop"}, {"golocust-fast", "wrk"},
+		{"golocust", "go-loop"}, {"golocust-fast", "fasthttp-loop"}, {"golocust-fast-reuse", "fasthttp-loop"}, {"golocust-fast", "wrk"},
 		{"golocust-fast", "golocust"}, {"golocust-fast", "locust-fast"}, {"golocust", "locust-fast"},
 		{"golocust@2cores", "golocust"}, {"golocust-fast@2cores", "golocust-fast"},
 	} {
@@ -573,8 +574,8 @@ func generate(mode, url string, users int, dur time.Duration, cpuProfile string)
 		res = goLoop(url, users, dur)
 	case "fasthttp-loop":
 		res = fastLoop(url, users, dur)
-	case "golocust", "golocust-fast":
-		res, err = golocust(mode == "golocust-fast", url, users, dur)
+	case "golocust", "golocust-fast", "golocust-fast-reuse":
+		res, err = golocust(mode, url, users, dur)
 	default:
 		err = fmt.Errorf("unknown generator %q", mode)
 	}
@@ -590,8 +591,9 @@ func goLoop(url string, users int, dur time.Duration) result {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = users
 	client := &http.Client{Transport: tr}
+	target := url + "/"
 	return loop(users, dur, func() bool {
-		resp, err := client.Get(url + "/")
+		resp, err := client.Get(target)
 		if err != nil {
 			return false
 		}
@@ -604,11 +606,12 @@ func goLoop(url string, users int, dur time.Duration) result {
 // fastLoop is goLoop on fasthttp.
 func fastLoop(url string, users int, dur time.Duration) result {
 	client := &fasthttp.Client{MaxConnsPerHost: users}
+	target := url + "/"
 	return loop(users, dur, func() bool {
 		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 		defer fasthttp.ReleaseRequest(req)
 		defer fasthttp.ReleaseResponse(resp)
-		req.SetRequestURI(url + "/")
+		req.SetRequestURI(target)
 		if err := client.Do(req, resp); err != nil {
 			return false
 		}
@@ -658,12 +661,25 @@ func (u *fastBenchUser) Tasks() []worker.Task {
 	}}}
 }
 
+// reusingBenchUser is fastBenchUser with its client reusing responses.
+type reusingBenchUser struct{ fastBenchUser }
+
+func (u *reusingBenchUser) OnStart(context.Context) error {
+	u.Client.SetReuseResponses(true)
+	return nil
+}
+
 // golocust runs users users of a golocust user program standalone, with
-// no wait time, and returns what its statistics counted.
-func golocust(fast bool, url string, users int, dur time.Duration) (result, error) {
+// no wait time, and returns what its statistics counted. mode picks the
+// user: golocust (HTTPUser), golocust-fast (FastHTTPUser) or
+// golocust-fast-reuse (FastHTTPUser reusing its responses).
+func golocust(mode, url string, users int, dur time.Duration) (result, error) {
 	class := worker.Class("BenchUser", func() *benchUser { return &benchUser{} })
-	if fast {
+	switch mode {
+	case "golocust-fast":
 		class = worker.Class("BenchUser", func() *fastBenchUser { return &fastBenchUser{} })
+	case "golocust-fast-reuse":
+		class = worker.Class("BenchUser", func() *reusingBenchUser { return &reusingBenchUser{} })
 	}
 	s := &worker.Standalone{
 		Host: url, Users: users, RunTime: dur, StopTimeout: 10 * time.Second,

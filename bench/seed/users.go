@@ -143,16 +143,16 @@ func runWorker(args []string) int {
 		fmt.Fprintf(os.Stderr, "seed: SEED_CLIENT %q: want std or fast\n", client)
 		return 2
 	}
-	cmd := &worker.Command{Classes: []*worker.UserClass{
+	classes := []*worker.UserClass{
 		web.Weight(3).Wait(wait).Options(loginRatio),
 		mobile.Weight(1).Wait(wait).Options(loginRatio),
-	}}
+	}
 	if addr := os.Getenv("SEED_PPROF"); addr != "" {
 		go http.ListenAndServe(addr, nil) // net/http/pprof's handlers, for profiling runs
 	}
 	ctx, stop := worker.SignalContext(context.Background(), os.Stderr)
 	defer stop()
-	return cmd.Run(ctx, args)
+	return worker.RunCommand(ctx, args, os.Stdout, os.Stderr, classes...)
 }
 
 func envOr(key, def string) string {

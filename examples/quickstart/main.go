@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/golocust/golocust/worker"
@@ -74,16 +75,17 @@ func main() {
 	}
 	go http.Serve(l, demoServer())
 
-	cmd := &worker.Command{
-		Classes: []*worker.UserClass{
-			worker.Class("Visitor", func() *Visitor { return &Visitor{} }).
-				Weight(3).Wait(worker.Between(100*time.Millisecond, 500*time.Millisecond)),
-			worker.Class("Buyer", func() *Buyer { return &Buyer{} }).
-				Weight(1).Wait(worker.Constant(time.Second)),
-		},
-		// The command line comes after these defaults and overrides them.
-		// -s lets users finish their request when the run ends.
-		Defaults: []string{"-H", "http://" + l.Addr().String(), "-u", "20", "-r", "10", "-t", "10s", "-s", "5s"},
+	classes := []*worker.UserClass{
+		worker.Class("Visitor", func() *Visitor { return &Visitor{} }).
+			Weight(3).Wait(worker.Between(100*time.Millisecond, 500*time.Millisecond)),
+		worker.Class("Buyer", func() *Buyer { return &Buyer{} }).
+			Weight(1).Wait(worker.Constant(time.Second)),
 	}
-	cmd.Main()
+	// The command line comes after these defaults and overrides them.
+	// -s lets users finish their request when the run ends.
+	defaults := []string{"-H", "http://" + l.Addr().String(), "-u", "20", "-r", "10", "-t", "10s", "-s", "5s"}
+	ctx, stop := worker.SignalContext(context.Background(), os.Stderr) // a second signal exits at once
+	code := worker.RunCommand(ctx, append(defaults, os.Args[1:]...), os.Stdout, os.Stderr, classes...)
+	stop()
+	os.Exit(code)
 }

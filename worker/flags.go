@@ -1,0 +1,500 @@
+package worker
+
+// This file owns the command line: the options, their LOCUST_*
+// variables, parsing them into a config (parseArgs) and the help text
+// (WriteUsage). main.go runs what they say; custom options come from
+// options.go.
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// config is what the command line and the LOCUST_* environment variables
+// say. parseArgs fills it in; command.execute runs it.
+type config struct {
+	// Users is -u/--users, the peak number of users (standalone).
+	Users int
+	// SpawnRate is -r/--spawn-rate, users started per second.
+	SpawnRate float64
+	// RunTime is -t/--run-time; 0 runs until stopped.
+	RunTime time.Duration
+	// Host is -H/--host, the target base URL.
+	Host string
+	// MasterHost is --master-host; set, the program runs as a worker.
+	MasterHost string
+	// MasterPort is --master-port.
+	MasterPort int
+	// Worker is --worker: run as a worker even without --master-host.
+	Worker bool
+	// Tags and ExcludeTags are -T/--tags and -E/--exclude-tags.
+	Tags, ExcludeTags []string
+	// StopTimeout is -s/--stop-timeout.
+	StopTimeout time.Duration
+	// CSVPrefix is --csv: write PREFIX_stats.csv and its siblings.
+	CSVPrefix string
+	// CSVFullHistory is --csv-full-history.
+	CSVFullHistory bool
+	// JSON is --json: print the final statistics as JSON on stdout.
+	JSON bool
+	// OnlySummary is --only-summary: no live table.
+	OnlySummary bool
+	// ResetStats is --reset-stats: forget what was measured while users
+	// were still being started.
+	ResetStats bool
+	// ExitCodeOnError is --exit-code-on-error, the exit code when a
+	// request failed or user code raised.
+	ExitCodeOnError int
+	// LogLevel is -L/--loglevel: DEBUG, INFO, WARNING or ERROR.
+	LogLevel string
+	// LogFile is --logfile; "" logs to stderr.
+	LogFile string
+	// Thresholds are the --threshold criteria.
+	Thresholds []threshold
+	// Insecure is --insecure: do not verify the target's TLS certificate.
+	Insecure bool
+	// CAFiles is --ca-file: PEM files of the CAs to trust instead of the
+	// system's.
+	CAFiles []string
+	// ClientCert and ClientKey are --client-cert and --client-key: PEM
+	// files of a client certificate and its key.
+	ClientCert, ClientKey string
+	// ConnectionPerUser is --connection-per-user: each user has its own
+	// HTTP connections instead of the shared keep-alive pool.
+	ConnectionPerUser bool
+}
+
+// httpOptions returns the HTTP options the configuration asks for, the
+// TLS files it names read, so that a file that cannot be read is a bad
+// option.
+func (cfg *config) httpOptions() (HTTPOptions, error) {
+	return HTTPOptions{
+		Insecure: cfg.Insecure, CAFiles: cfg.CAFiles, CertFile: cfg.ClientCert, KeyFile: cfg.ClientKey,
+		ConnectionPerUser: cfg.ConnectionPerUser,
+	}.resolved()
+}
+
+// flagSpec is one option of the command line.
+type flagSpec struct {
+	short, long, env, meta, usage, group string
+	value                                flag.Value
+}
+
+// flagGroups returns the groups of the help text, in order.
+func flagGroups() []string {
+	return []string{"Common options", "HTTP options", "Worker options", "Tag options", "Request statistics options", "Logging options", "Other options", "Custom options"}
+}
+
+func (cfg *config) specs(custom []option) []flagSpec {
+	specs := []flagSpec{
+		{"u", "users", "LOCUST_USERS", "N", "peak number of concurrent users", "Common options", intValue{&cfg.Users}},
+		{"r", "spawn-rate", "LOCUST_SPAWN_RATE", "RATE", "users started per second", "Common options", floatValue{&cfg.SpawnRate}},
+		{"t", "run-time", "LOCUST_RUN_TIME", "TIME", "stop after this long, e.g. 300s, 20m, 1h30m; 0 runs until stopped", "Common options", durationValue{&cfg.RunTime}},
+		{"H", "host", "LOCUST_HOST", "URL", "target base URL, e.g. http://10.21.32.33", "Common options", stringValue{&cfg.Host}},
+		{"", "insecure", "LOCUST_INSECURE", "", "do not verify the target's TLS certificate (by default it is verified against the system's CAs)", "HTTP options", boolValue{&cfg.Insecure}},
+		{"", "ca-file", "LOCUST_CA_FILE", "FILE,...", "trust the CAs in these PEM files instead of the system's", "HTTP options", listValue{&cfg.CAFiles}},
+		{"", "client-cert", "LOCUST_CLIENT_CERT", "FILE", "present this PEM client certificate (its key in the same file unless --client-key)", "HTTP options", stringValue{&cfg.ClientCert}},
+		{"", "client-key", "LOCUST_CLIENT_KEY", "FILE", "the PEM key of --client-cert", "HTTP options", stringValue{&cfg.ClientKey}},
+		{"", "connection-per-user", "LOCUST_CONNECTION_PER_USER", "", "give each user HTTP connections of its own, as Python Locust users have, instead of the keep-alive connections all users share (for tests of a server's connection limits)", "HTTP options", boolValue{&cfg.ConnectionPerUser}},
+		{"", "worker", "LOCUST_MODE_WORKER", "", "run as a worker of a Locust master (at 127.0.0.1 unless --master-host)", "Worker options", boolValue{&cfg.Worker}},
+		{"", "master-host", "LOCUST_MASTER_NODE_HOST", "HOST", "run as a worker of the Locust master on this host", "Worker options", stringValue{&cfg.MasterHost}},
+		{"", "master-port", "LOCUST_MASTER_NODE_PORT", "PORT", "the Locust master's port", "Worker options", intValue{&cfg.MasterPort}},
+		{"T", "tags", "LOCUST_TAGS", "TAG,...", "run only tasks with one of these tags", "Tag options", listValue{&cfg.Tags}},
+		{"E", "exclude-tags", "LOCUST_EXCLUDE_TAGS", "TAG,...", "skip tasks with any of these tags", "Tag options", listValue{&cfg.ExcludeTags}},
+		{"", "csv", "LOCUST_CSV", "PREFIX", "write PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv and PREFIX_exceptions.csv", "Request statistics options", stringValue{&cfg.CSVPrefix}},
+		{"", "csv-full-history", "LOCUST_CSV_FULL_HISTORY", "", "write every row, not only Aggregated, to PREFIX_stats_history.csv (needs --csv)", "Request statistics options", boolValue{&cfg.CSVFullHistory}},
+		{"", "json", "LOCUST_JSON", "", "print the final statistics as JSON on stdout, as Locust's --json (tables go to stderr)", "Request statistics options", boolValue{&cfg.JSON}},
+		{"", "only-summary", "LOCUST_ONLY_SUMMARY", "", "print only the final summary, not the live table", "Request statistics options", boolValue{&cfg.OnlySummary}},
+		{"", "reset-stats", "LOCUST_RESET_STATS", "", "reset the statistics once all users are started", "Request statistics options", boolValue{&cfg.ResetStats}},
+		{"", "threshold", "LOCUST_THRESHOLD", "[ROW:]METRIC<VALUE", "fail the run (exit code 3) unless METRIC (pNN, median, avg, min, max, fail_ratio, rps, requests, failures) meets it, e.g. p95<300ms, fail_ratio<1%, rps>=100, /cart:max<2s; repeatable (in the variable, separate with ;)", "Request statistics options", thresholdsValue{&cfg.Thresholds}},
+		{"L", "loglevel", "LOCUST_LOGLEVEL", "LEVEL", "DEBUG, INFO, WARNING or ERROR", "Logging options", stringValue{&cfg.LogLevel}},
+		{"", "logfile", "LOCUST_LOGFILE", "FILE", "write the log to FILE instead of stderr", "Logging options", stringValue{&cfg.LogFile}},
+		{"s", "stop-timeout", "LOCUST_STOP_TIMEOUT", "TIME", "how long users may finish their task when stopping, e.g. 10s; 0 stops them at once", "Other options", durationValue{&cfg.StopTimeout}},
+		{"", "exit-code-on-error", "LOCUST_EXIT_CODE_ON_ERROR", "CODE", "exit code when a request failed or user code raised an error", "Other options", intValue{&cfg.ExitCodeOnError}},
+	}
+	for _, o := range custom {
+		meta := "VALUE"
+		if b, ok := o.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+			meta = ""
+		}
+		specs = append(specs, flagSpec{long: o.optionName(), env: "LOCUST_" + strings.ToUpper(o.key()), meta: meta, usage: o.optionUsage(), group: "Custom options", value: o})
+	}
+	return specs
+}
+
+// defaultConfig returns the configuration of an empty command line:
+// Locust's defaults (one user, one per second, master port 5557, exit
+// code 1 on error, log level INFO).
+func defaultConfig() config {
+	return config{Users: 1, SpawnRate: 1, MasterPort: 5557, ExitCodeOnError: 1, LogLevel: "INFO"}
+}
+
+// parseArgs reads a command line (without the program name), falling back
+// to the LOCUST_* environment variables (read through getenv) for options
+// not on it. It also sets the custom options of classes; an option no
+// class attached is an unknown option. It returns an error wrapping
+// flag.ErrHelp for -h or --help.
+func parseArgs(args []string, getenv func(string) string, classes ...*UserClass) (config, error) {
+	cfg := defaultConfig()
+	specs := cfg.specs(classOptions(classes))
+	if err := applyEnv(specs, getenv); err != nil {
+		return cfg, err
+	}
+	// Thresholds from the command line replace those of the environment.
+	envThresholds := cfg.Thresholds
+	cfg.Thresholds = nil
+	fs := newFlagSet(specs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return cfg, err
+		}
+		return cfg, flagError(err)
+	}
+	if cfg.Thresholds == nil {
+		cfg.Thresholds = envThresholds
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return cfg, cfg.check()
+}
+
+// newFlagSet returns a flag set of specs, long and short forms, that
+// prints nothing.
+func newFlagSet(specs []flagSpec) *flag.FlagSet {
+	fs := flag.NewFlagSet("golocust", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	for _, s := range specs {
+		fs.Var(s.value, s.long, s.usage)
+		if s.short != "" {
+			fs.Var(s.value, s.short, s.usage)
+		}
+	}
+	return fs
+}
+
+// applyEnv sets the options whose LOCUST_* variable getenv returns.
+func applyEnv(specs []flagSpec, getenv func(string) string) error {
+	for _, s := range specs {
+		v := getenv(s.env)
+		if v == "" {
+			continue
+		}
+		if t, ok := s.value.(thresholdsValue); ok {
+			if err := t.setList(v); err != nil {
+				return fmt.Errorf("%s: %w", s.env, err)
+			}
+			continue
+		}
+		if err := s.value.Set(v); err != nil {
+			return fmt.Errorf("%s=%q: %w", s.env, v, err)
+		}
+	}
+	return nil
+}
+
+// check reports the first value out of its range, or options that need
+// another.
+func (cfg *config) check() error {
+	switch {
+	case cfg.Users < 0:
+		return errors.New("-u/--users must not be negative")
+	case cfg.SpawnRate < 0:
+		return errors.New("-r/--spawn-rate must not be negative")
+	case cfg.RunTime < 0:
+		return errors.New("-t/--run-time must not be negative")
+	case cfg.StopTimeout < 0:
+		return errors.New("-s/--stop-timeout must not be negative")
+	case cfg.MasterPort < 1 || cfg.MasterPort > 65535:
+		return fmt.Errorf("--master-port %d out of range 1-65535", cfg.MasterPort)
+	case cfg.CSVFullHistory && cfg.CSVPrefix == "":
+		return errors.New("--csv-full-history requires --csv")
+	case cfg.ExitCodeOnError < 0 || cfg.ExitCodeOnError > 255:
+		return fmt.Errorf("--exit-code-on-error %d out of range 0-255", cfg.ExitCodeOnError)
+	case checkBase(cfg.Host) != nil:
+		return fmt.Errorf("-H/--host %q is not a URL: give its scheme, e.g. http://%s", cfg.Host, strings.TrimPrefix(cfg.Host, "//"))
+	case cfg.ClientKey != "" && cfg.ClientCert == "":
+		return errors.New("--client-key requires --client-cert")
+	}
+	_, err := parseLevel(cfg.LogLevel)
+	return err
+}
+
+// parseLevel reads a Locust log level: DEBUG, INFO, WARNING, ERROR or
+// CRITICAL, in any case; "" is INFO.
+func parseLevel(s string) (slog.Level, error) {
+	var level slog.Level
+	name := strings.ToUpper(s)
+	switch name {
+	case "":
+		return slog.LevelInfo, nil
+	case "WARNING":
+		name = "WARN"
+	case "CRITICAL":
+		name = "ERROR"
+	}
+	if err := level.UnmarshalText([]byte(name)); err != nil {
+		return level, fmt.Errorf("-L/--loglevel %q: want DEBUG, INFO, WARNING or ERROR", s)
+	}
+	return level, nil
+}
+
+// WriteUsage writes the help text [Main] prints for -h: every option, its
+// short and long form together, its default and its environment
+// variable, grouped like Locust's help, the custom options of classes
+// last.
+func WriteUsage(w io.Writer, name string, classes ...*UserClass) {
+	writeUsage(w, name, nil, classes)
+}
+
+// writeUsage is WriteUsage showing as defaults the values that args, a
+// command line up to its -h, sets: a program that puts defaults of its
+// own before its command line shows them.
+func writeUsage(w io.Writer, name string, args []string, classes []*UserClass) {
+	cfg := defaultConfig()
+	specs := cfg.specs(classOptions(classes))
+	newFlagSet(specs).Parse(args) // stops at -h; errors show when the command runs
+	fmt.Fprintf(w, "Usage: %s [options]\n\n", name)
+	fmt.Fprintln(w, "Runs the user classes standalone like `locust --headless`, or as a worker of a Locust")
+	fmt.Fprintln(w, "master with --master-host. Every option may also come from the environment variable")
+	fmt.Fprintln(w, "shown in brackets; the command line wins.")
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "Exit codes: %d ok; --exit-code-on-error (default %d) when a request failed;\n", ExitOK, ExitFailure)
+	fmt.Fprintf(w, "%d bad option; %d a --threshold was broken.\n", ExitUsage, ExitThreshold)
+	for _, g := range flagGroups() {
+		writeGroup(w, g, specs)
+	}
+	fmt.Fprintf(w, "\n  -h, --help                  show this help and exit\n")
+}
+
+// writeGroup writes the help lines of the options of group g, if any.
+func writeGroup(w io.Writer, g string, specs []flagSpec) {
+	var lines [][2]string
+	for _, s := range specs {
+		if s.group != g {
+			continue
+		}
+		left := "    --" + s.long
+		if s.short != "" {
+			left = "-" + s.short + ", --" + s.long
+		}
+		if s.meta != "" {
+			left += " " + s.meta
+		}
+		right := s.usage
+		if def := s.value.String(); def != "" && def != "false" && def != "[]" && def != "0s" {
+			right += " (default " + def + ")"
+		}
+		right += " [" + s.env + "]"
+		lines = append(lines, [2]string{left, right})
+	}
+	if len(lines) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\n%s:\n", g)
+	for _, l := range lines {
+		text := wrapWords(l[1], 70)
+		if len(l[0]) > 26 {
+			fmt.Fprintf(w, "  %s\n", l[0])
+			l[0] = ""
+		}
+		for i, t := range text {
+			if i > 0 {
+				l[0] = ""
+			}
+			fmt.Fprintf(w, "  %-26s  %s\n", l[0], t)
+		}
+	}
+}
+
+// wrapWords splits s into lines of at most width bytes, at spaces.
+func wrapWords(s string, width int) []string {
+	var lines []string
+	line := ""
+	for _, word := range strings.Fields(s) {
+		switch {
+		case line == "":
+			line = word
+		case len(line)+1+len(word) > width:
+			lines = append(lines, line)
+			line = word
+		default:
+			line += " " + word
+		}
+	}
+	return append(lines, line)
+}
+
+// flagError rewrites the flag package's errors in the command line's
+// terms: "--name" for long options.
+func flagError(err error) error {
+	msg := err.Error()
+	msg = strings.Replace(msg, "flag provided but not defined: ", "unknown option ", 1)
+	msg = strings.Replace(msg, "flag needs an argument: ", "option needs a value: ", 1)
+	if strings.HasPrefix(msg, "invalid ") {
+		msg = strings.Replace(msg, " for flag ", " for ", 1)
+		msg = strings.Replace(msg, "invalid boolean value ", "invalid value ", 1)
+	}
+	// "-name" -> "--name" for long options.
+	fields := strings.SplitAfter(msg, " ")
+	for i, f := range fields {
+		name := strings.TrimRight(strings.TrimSpace(f), ":")
+		if strings.HasPrefix(name, "-") && !strings.HasPrefix(name, "--") && len(name) > 2 {
+			fields[i] = "-" + f
+		}
+	}
+	return errors.New(strings.Join(fields, ""))
+}
+
+// parseRunTime reads a duration the way Locust's --run-time does: 90, 90s,
+// 5m, 1h30m.
+func parseRunTime(s string) (time.Duration, error) {
+	if n, err := strconv.ParseFloat(s, 64); err == nil {
+		return time.Duration(n * float64(time.Second)), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration like 30s, 5m or 1h30m", s)
+	}
+	return d, nil
+}
+
+type intValue struct{ p *int }
+
+func (v intValue) String() string {
+	if v.p == nil {
+		return "0"
+	}
+	return strconv.Itoa(*v.p)
+}
+func (v intValue) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a whole number", s)
+	}
+	*v.p = n
+	return nil
+}
+
+type floatValue struct{ p *float64 }
+
+func (v floatValue) String() string {
+	if v.p == nil {
+		return "0"
+	}
+	return strconv.FormatFloat(*v.p, 'g', -1, 64)
+}
+func (v floatValue) Set(s string) error {
+	n, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return fmt.Errorf("%q is not a number", s)
+	}
+	*v.p = n
+	return nil
+}
+
+type durationValue struct{ p *time.Duration }
+
+func (v durationValue) String() string {
+	if v.p == nil {
+		return "0s"
+	}
+	return v.p.String()
+}
+func (v durationValue) Set(s string) error {
+	d, err := parseRunTime(s)
+	if err != nil {
+		return err
+	}
+	*v.p = d
+	return nil
+}
+
+type stringValue struct{ p *string }
+
+func (v stringValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return *v.p
+}
+func (v stringValue) Set(s string) error { *v.p = s; return nil }
+
+type listValue struct{ p *[]string }
+
+func (v listValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return strings.Join(*v.p, ",")
+}
+func (v listValue) Set(s string) error {
+	*v.p = nil
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			*v.p = append(*v.p, part)
+		}
+	}
+	return nil
+}
+
+type boolValue struct{ p *bool }
+
+func (v boolValue) String() string   { return strconv.FormatBool(v.p != nil && *v.p) }
+func (v boolValue) IsBoolFlag() bool { return true }
+func (v boolValue) Set(s string) error {
+	switch strings.ToLower(s) {
+	case "yes", "on":
+		s = "true"
+	case "no", "off":
+		s = "false"
+	}
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return fmt.Errorf("%q is not true or false", s)
+	}
+	*v.p = b
+	return nil
+}
+
+// thresholdsValue collects repeated --threshold flags.
+type thresholdsValue struct{ p *[]threshold }
+
+func (v thresholdsValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	var texts []string
+	for _, t := range *v.p {
+		texts = append(texts, t.Text)
+	}
+	return strings.Join(texts, ";")
+}
+func (v thresholdsValue) Set(s string) error {
+	t, err := parseThreshold(s)
+	if err != nil {
+		return err
+	}
+	*v.p = append(*v.p, t)
+	return nil
+}
+
+// setList reads the environment variable's form: thresholds separated by
+// semicolons.
+func (v thresholdsValue) setList(s string) error {
+	for _, part := range strings.Split(s, ";") {
+		if part = strings.TrimSpace(part); part != "" {
+			if err := v.Set(part); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

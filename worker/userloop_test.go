@@ -1,0 +1,80 @@
+package worker
+
+import (
+	"context"
+	"runtime"
+	"testing"
+	"time"
+)
+
+// Tests of the rule the user loop is built on (userloop.go): a user
+// waiting between tasks holds no goroutine, and so costs far less than
+// the 2 KB stack a goroutine starts with.
+
+// waitingUsers is how many users the tests below start: enough that the
+// executors that ran their first tasks (a few KB each, gone once idle)
+// and the runtime's noise amount to a few bytes a user.
+const waitingUsers = 5000
+
+// maxWaitingUserBytes bounds what one waiting user may add to the heap and
+// the goroutine stacks. It is the 2 KB stack a goroutine starts with: a
+// waiting user that held one would pass it on its stack alone (and the
+// goroutine's ~450 B descriptor comes on top). Measured on 2026-12-02,
+// go1.26 linux/amd64, with and without -race: 540-600 B for a bare user,
+// 770-860 B with HTTPUser or FastHTTPUser, all of it heap, so the bound
+// leaves more than 1 KB a user, 5 MB in all, for the runtime's noise.
+// With the users holding their executors instead, they cost 5.7-6 KB.
+const maxWaitingUserBytes = 2048
+
+// startWaitingUsers starts waitingUsers users of class (a class of
+// idleClasses, reporting to a), waits until each has run its task and the
+// executors that ran them have exited, and returns how many goroutines
+// more than before the process then runs.
+func startWaitingUsers(t *testing.T, tp *testPool, a *arrivals) (goroutines int) {
+	t.Helper()
+	tp.executorIdle = time.Millisecond
+	before := runtime.NumGoroutine()
+	tp.setTarget(context.Background(), map[string]int64{"Idle": waitingUsers})
+	a.wait(t, time.Minute)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		goroutines = runtime.NumGoroutine() - before
+		if goroutines < 50 || time.Now().After(deadline) {
+			return goroutines
+		}
+		time.Sleep(10 * time.Millisecond) // executors exit once idle for executorIdle; nothing signals it
+	}
+}
+
+// TestWaitingUsersHoldNoGoroutine: 5,000 waiting users cost the process a
+// handful of goroutines.
+func TestWaitingUsersHoldNoGoroutine(t *testing.T) {
+	a := newArrivals(waitingUsers)
+	tp := newTestPool(t, Class("Idle", func() *idleBenchUser { return &idleBenchUser{arrived: a} }).Wait(Constant(time.Hour)))
+	if got := startWaitingUsers(t, tp, a); got >= 50 {
+		t.Fatalf("%d waiting users hold %d goroutines, want a handful (under 50)", waitingUsers, got)
+	}
+}
+
+// TestWaitingUserMemory: a waiting user, bare or with either HTTP client,
+// adds less than maxWaitingUserBytes to the heap and the stacks, measured
+// after two collections. (BenchmarkIdleUserMemory measures the same in a
+// fresh process, with the goroutine descriptors a new process pays for.)
+func TestWaitingUserMemory(t *testing.T) {
+	for _, kind := range idleClasses() {
+		t.Run(kind.name, func(t *testing.T) {
+			a := newArrivals(waitingUsers)
+			tp := newTestPool(t, kind.make(a))
+			before := liveMemory()
+			startWaitingUsers(t, tp, a)
+			after := liveMemory()
+			heap := (after.heap - before.heap) / waitingUsers
+			stack := (after.stack - before.stack) / waitingUsers
+			t.Logf("%d B a waiting user: %d heap, %d stack", heap+stack, heap, stack)
+			if heap+stack > maxWaitingUserBytes {
+				t.Errorf("a waiting user (%s) costs %d B (%d heap, %d stack), want at most %d",
+					kind.name, heap+stack, heap, stack, maxWaitingUserBytes)
+			}
+		})
+	}
+}
