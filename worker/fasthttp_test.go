@@ -67,9 +67,6 @@ func fastTestServer(t *testing.T) (*httptest.Server, *atomic.Int64) {
 	return srv, &served
 }
 
-// requester is Client by the name httpconns_test.go still uses.
-type requester = Client
-
 // TestFastHTTPClientMatchesHTTPClient makes the same requests with both
 // clients and wants the same responses, errors and statistics.
 func TestFastHTTPClientMatchesHTTPClient(t *testing.T) {
