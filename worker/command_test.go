@@ -205,6 +205,8 @@ func TestBadFlags(t *testing.T) {
 		{env: map[string]string{"LOCUST_THRESHOLD": "p95<1s;bogus"}, want: "LOCUST_THRESHOLD"},
 		{args: []string{"-H", "localhost:8080"}, want: `-H/--host "localhost:8080" is not a URL: give its scheme, e.g. http://localhost:8080`},
 		{env: map[string]string{"LOCUST_HOST": "shop.example.com"}, want: "e.g. http://shop.example.com"},
+		{args: []string{"-H", "ftp://127.0.0.1:8080"}, want: `-H/--host "ftp://127.0.0.1:8080" is not an http or https URL with a host, e.g. http://localhost:8080`},
+		{args: []string{"-H", "http://"}, want: "is not an http or https URL with a host"},
 		{args: []string{"--client-key", "k.pem"}, want: "--client-key requires --client-cert"},
 		{args: []string{"--ca-file", "/nonexistent/ca.pem"}, want: "TLS options: CA file: open /nonexistent/ca.pem"},
 		{args: []string{"--client-cert", "/nonexistent/c.pem"}, want: "TLS options: client certificate"},
@@ -223,6 +225,21 @@ func TestBadFlags(t *testing.T) {
 		}
 		if out.Len() != 0 {
 			t.Errorf("%v: stdout %q, want nothing", c.args, out.String())
+		}
+	}
+}
+
+// TestOptionNameClash: a custom option named like one of Locust's, or two
+// of one name, is one line and exit 2, not a panic.
+func TestOptionNameClash(t *testing.T) {
+	for _, opts := range [][]option{
+		{StringOption("host", "", "clashes with -H/--host")},
+		{IntOption("dup", 1, "one"), IntOption("dup", 2, "two")},
+	} {
+		class := Class("A", func() fixedUser { return fixedUser{} }).Options(opts...)
+		code, _, stderr := run(t, []string{"-t", "1s"}, class)
+		if code != ExitUsage || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "is declared twice") {
+			t.Errorf("options %v: exit code %d, stderr %q; want %d and one line saying it is declared twice", opts, code, stderr, ExitUsage)
 		}
 	}
 }

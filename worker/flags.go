@@ -143,13 +143,16 @@ func defaultConfig() config {
 func parseArgs(args []string, getenv func(string) string, classes ...*UserClass) (config, error) {
 	cfg := defaultConfig()
 	specs := cfg.specs(classOptions(classes))
+	fs, err := newFlagSet(specs)
+	if err != nil {
+		return cfg, err
+	}
 	if err := applyEnv(specs, getenv); err != nil {
 		return cfg, err
 	}
 	// Thresholds from the command line replace those of the environment.
 	envThresholds := cfg.Thresholds
 	cfg.Thresholds = nil
-	fs := newFlagSet(specs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return cfg, err
@@ -165,19 +168,34 @@ func parseArgs(args []string, getenv func(string) string, classes ...*UserClass)
 	return cfg, cfg.check()
 }
 
+// hostError says what is wrong with a -H/--host that is not an http(s)
+// URL, and how to write it.
+func hostError(host string) error {
+	if !strings.Contains(host, "://") {
+		return fmt.Errorf("-H/--host %q is not a URL: give its scheme, e.g. http://%s", host, strings.TrimPrefix(host, "//"))
+	}
+	return fmt.Errorf("-H/--host %q is not an http or https URL with a host, e.g. http://localhost:8080", host)
+}
+
 // newFlagSet returns a flag set of specs, long and short forms, that
-// prints nothing.
-func newFlagSet(specs []flagSpec) *flag.FlagSet {
+// prints nothing. Two specs of one name (a custom option named like one
+// of Locust's, or two options of one name) are an error naming it.
+func newFlagSet(specs []flagSpec) (*flag.FlagSet, error) {
 	fs := flag.NewFlagSet("golocust", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	for _, s := range specs {
-		fs.Var(s.value, s.long, s.usage)
-		if s.short != "" {
-			fs.Var(s.value, s.short, s.usage)
+		for _, name := range []string{s.long, s.short} {
+			if name == "" {
+				continue
+			}
+			if fs.Lookup(name) != nil {
+				return nil, fmt.Errorf("option --%s is declared twice (a custom option must not share a name with another or with one of Locust's)", name)
+			}
+			fs.Var(s.value, name, s.usage)
 		}
 	}
-	return fs
+	return fs, nil
 }
 
 // applyEnv sets the options whose LOCUST_* variable getenv returns.
@@ -219,7 +237,7 @@ func (cfg *config) check() error {
 	case cfg.ExitCodeOnError < 0 || cfg.ExitCodeOnError > 255:
 		return fmt.Errorf("--exit-code-on-error %d out of range 0-255", cfg.ExitCodeOnError)
 	case checkBase(cfg.Host) != nil:
-		return fmt.Errorf("-H/--host %q is not a URL: give its scheme, e.g. http://%s", cfg.Host, strings.TrimPrefix(cfg.Host, "//"))
+		return hostError(cfg.Host)
 	case cfg.ClientKey != "" && cfg.ClientCert == "":
 		return errors.New("--client-key requires --client-cert")
 	}
@@ -260,7 +278,9 @@ func WriteUsage(w io.Writer, name string, classes ...*UserClass) {
 func writeUsage(w io.Writer, name string, args []string, classes []*UserClass) {
 	cfg := defaultConfig()
 	specs := cfg.specs(classOptions(classes))
-	newFlagSet(specs).Parse(args) // stops at -h; errors show when the command runs
+	if fs, err := newFlagSet(specs); err == nil {
+		fs.Parse(args) // stops at -h; errors show when the command runs
+	}
 	fmt.Fprintf(w, "Usage: %s [options]\n\n", name)
 	fmt.Fprintln(w, "Runs the user classes standalone like `locust --headless`, or as a worker of a Locust")
 	fmt.Fprintln(w, "master with --master-host. Every option may also come from the environment variable")

@@ -35,7 +35,7 @@ import (
 // target: a connection is opened when a request finds no idle one, and
 // idle ones are closed after a while, so the connections follow the
 // requests in flight, not the users (450,000 users paced at a request a
-// minute need a few dozen connections, not 450,000 file descriptors).
+// minute needed a few hundred connections, not 450,000 file descriptors).
 // Cookies, redirects and timeouts stay each user's own.
 type HTTPOptions struct {
 	// TLS configures connections to https targets. nil, the default,
@@ -58,8 +58,8 @@ type HTTPOptions struct {
 	CertFile, KeyFile string
 	// ConnectionPerUser gives each user connections of its own, as each
 	// Python Locust user has, instead of the shared pool: a user keeps
-	// its connection between requests (closing it after
-	// perUserIdleTimeout, 2 minutes, of disuse) and closes it when it
+	// its connection between requests (closing it after 2 minutes of
+	// disuse) and closes it when it
 	// exits. It is for tests of a server's connection limits; every
 	// connected user then holds a file descriptor. A class can ask for it
 	// alone with [UserClass.ConnectionPerUser].

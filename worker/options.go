@@ -31,10 +31,12 @@ type optionValue interface {
 //
 // An option must be attached with [UserClass.Options] to the classes
 // that read it: only then is it a flag and takes the master's value. One
-// attached to no class cannot silently keep its default: standalone, its
-// flag is an unknown option and the program exits with [ExitUsage]; as a
-// worker, each custom option of the master's command line that no class
-// takes is logged as a warning naming it, at the first spawn. (Locust's
+// attached to no class is caught where its value would be given:
+// standalone, its flag is an unknown option and the program exits with
+// [ExitUsage]; as a worker, each custom option of the master's command
+// line that no class takes is logged as a warning naming it, at the
+// first spawn. (A LOCUST_NAME variable of an unattached option cannot be
+// told from one meant for a Python Locust and is ignored.) (Locust's
 // own options are told apart by name; an option of a newer Locust or a
 // plugin may be named too, harmlessly.)
 type Option[T optionValue] struct {

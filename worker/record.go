@@ -58,8 +58,10 @@ func Record(ctx context.Context, method, name string, elapsed time.Duration, siz
 // StopTest ends the whole test from a user's code, like calling
 // environment.runner.quit() in Locust: every user stops the usual way
 // (finishing its task within the stop timeout, then OnStop). Standalone,
-// the run ends and prints its summary; as a worker, the worker tells its
-// master. StopTest returns at once; the caller should return from its task
+// the run ends and prints its summary. As a worker, like a Locust worker
+// whose runner quits, the worker stops its users, sends its last
+// statistics and quits: the master goes on with its other workers and
+// stops the test when its last worker has quit. StopTest returns at once; the caller should return from its task
 // (for example with [ErrStopUser]). Outside a user's context it does
 // nothing.
 func StopTest(ctx context.Context) {

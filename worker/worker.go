@@ -7,6 +7,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -108,10 +109,22 @@ func (w *Worker) Run(ctx context.Context) error {
 	s.pool = newPool(classes, s.collector, logger, masterExceptions(s))
 	s.pool.setHTTP(httpOpts)
 	s.pool.configure(w.Host, 0, tagFilter{})
-	runErr := s.run(ctx)
+	runCtx, stopTest := context.WithCancelCause(ctx)
+	defer stopTest(nil)
+	s.pool.setStopTest(func() {
+		logger.Info("a user stopped the test: this worker stops its users and quits; the master stops the test when its last worker quits")
+		stopTest(errUserStoppedTest)
+	})
+	runErr := s.run(runCtx)
 	hangUp(s)
+	if ctx.Err() == nil && errors.Is(context.Cause(runCtx), errUserStoppedTest) {
+		return nil // the test ended as a user asked
+	}
 	return runErr
 }
+
+// errUserStoppedTest is why a worker quits when a user called StopTest.
+var errUserStoppedTest = errors.New("a user stopped the test")
 
 // endpoint returns the master's host:port, 127.0.0.1:5557 unless w says
 // otherwise.

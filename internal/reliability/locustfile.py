@@ -29,3 +29,11 @@ class Stuck(HttpUser):
     @task
     def stuck(self):
         self.client.get("/stuck")
+
+
+class Quitter(HttpUser):
+    wait_time = constant(0.02)
+
+    @task
+    def quitter(self):
+        self.client.get("/quitter")

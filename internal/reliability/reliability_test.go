@@ -104,6 +104,32 @@ func TestStopSpawnCyclesThenQuit(t *testing.T) {
 	}
 }
 
+// TestStopTestFromUserCode: a user calls worker.StopTest. Like a Locust
+// worker whose runner quits, the worker stops its users, sends its last
+// statistics and quits with exit code 0; the headless master, whose last
+// worker that was, stops the test and exits long before its -t, and its
+// final count equals what the target served.
+func TestStopTestFromUserCode(t *testing.T) {
+	target := locusttest.StartTarget(t, nil)
+	m := locusttest.StartMaster(t, "locustfile.py", "--headless", "-u", "5", "-r", "5", "-t", "60s",
+		"--expect-workers", "1", "--host", target.URL, "Quitter")
+	w := startWorker(t, m.Port)
+	if code := w.Wait(t, 30*time.Second); code != 0 {
+		t.Errorf("worker exit code %d after a user's StopTest, want 0", code)
+	}
+	m.Wait(t, 30*time.Second)
+	if !strings.Contains(m.Output.String(), "The last worker quit, stopping test") {
+		t.Errorf("the master never stopped the test for its last worker's quit; its output:\n%s", m.Output.String())
+	}
+	summary := locusttest.FinalSummary(m.Output.String())
+	if summary == nil {
+		t.Fatal("no final statistics table in the master's output")
+	}
+	if got, want := summary["Aggregated"].Requests, target.Total(); got != want || want < 10 {
+		t.Errorf("master counted %d requests, the target served %d (want equal, at least 10)", got, want)
+	}
+}
+
 // TestSIGTERMMidRun sends SIGTERM to the worker during a test: the master
 // must log the worker's quit within a second, and count exactly what the
 // target served.

@@ -8,6 +8,8 @@
 //   - Busy: burns about 0.2 ms of CPU per task and records it, no wait.
 //   - Stuck: GET /stuck, then sleeps 30 s ignoring its context, like
 //     badly written user code.
+//   - Quitter: GET /quitter, waits 20 ms; after its 10th request a user
+//     calls worker.StopTest.
 //
 // It serves runtime.NumGoroutine() on http://127.0.0.1:<port>/goroutines
 // and prints "testworker debug <url>" to stderr.
@@ -93,6 +95,26 @@ func (u *Stuck) Tasks() []worker.Task {
 	}}}
 }
 
+// Quitter ends the test from user code after its 10th request.
+type Quitter struct {
+	worker.HTTPUser
+	runs int
+}
+
+// Tasks returns the request that, the 10th time, stops the test.
+func (u *Quitter) Tasks() []worker.Task {
+	return []worker.Task{{Name: "quitter", Run: func(ctx context.Context) error {
+		if _, err := u.Client.Get(ctx, "/quitter"); err != nil {
+			return err
+		}
+		if u.runs++; u.runs == 10 {
+			worker.StopTest(ctx)
+			return worker.ErrStopUser
+		}
+		return nil
+	}}}
+}
+
 func main() {
 	if err := serveDebug(); err != nil {
 		fmt.Fprintln(os.Stderr, "testworker: debug server:", err)
@@ -105,6 +127,8 @@ func main() {
 			Wait(worker.Constant(10*time.Millisecond)),
 		worker.Class("Busy", func() *Busy { return &Busy{} }),
 		worker.Class("Stuck", func() *Stuck { return &Stuck{} }),
+		worker.Class("Quitter", func() *Quitter { return &Quitter{} }).
+			Wait(worker.Constant(20*time.Millisecond)),
 	)
 }
 
