@@ -27,7 +27,9 @@ import (
 
 // fastNetworkTimeout bounds reading a response and writing a request when
 // the request has no deadline of its own, like Locust's network_timeout:
-// the fast client cannot interrupt a request in flight.
+// the fast client cannot interrupt a request in flight. Its connections
+// enforce it (keptConn, httpconns.go), giving each request between
+// fastNetworkTimeout and networkBoundAhead.
 const fastNetworkTimeout = 60 * time.Second
 
 // FastHTTPUser gives a user its own [FastHTTPClient], an HTTP/1.1 client
@@ -68,10 +70,10 @@ var _ fastHTTPBinder = (*FastHTTPUser)(nil)
 // cannot interrupt a request in flight when its context is cancelled: the
 // request is recorded at the cancel as a RequestCancelled failure, as
 // HTTPClient's would be, and the call returns at the response, the
-// context's deadline, its [Timeout], or after 60 s without progress. A
-// request is sent once, never retried; before reusing a kept-alive
-// connection the client checks that the server has not closed it. It is
-// safe for concurrent use.
+// context's deadline, its [Timeout], or after 60 to 90 s without an
+// answer. A request is sent once, never retried; before reusing a
+// kept-alive connection that has been idle the client checks that the
+// server has not closed it. It is safe for concurrent use.
 //
 // By default every call returns a new [Response] that the caller may keep.
 // After [FastHTTPClient.SetReuseResponses] the client reuses one Response
@@ -303,14 +305,15 @@ const reuseBodyMax = 64 << 10
 // exchange sends x, watched for its context's cancel, follows its
 // redirects and reads the response.
 func (c *FastHTTPClient) exchange(ctx context.Context, x *call, body []byte) (*Response, *RequestError, error) {
+	deadline := fastDeadline(ctx, x)
 	if limit := c.sharedLimit(); limit != nil {
-		if err := limit.acquire(ctx, fastDeadline(ctx, x)); err != nil {
+		if err := limit.acquire(ctx, deadline); err != nil {
 			return nil, fastTransportError(ctx, x.method, x.name, err), err
 		}
 		defer limit.release()
 	}
 	w := c.watch(ctx, x)
-	r, failure, netErr := c.roundTrips(ctx, x, body)
+	r, failure, netErr := c.roundTrips(ctx, x, body, deadline)
 	if !w.finish() {
 		x.recorded = true
 	}
@@ -377,10 +380,10 @@ func fastDeadline(ctx context.Context, x *call) time.Time {
 	return deadline
 }
 
-// roundTrips sends x and follows its redirects. It returns the response
-// (nil when none came), the failure the exchange found and the transport
-// error, if any.
-func (c *FastHTTPClient) roundTrips(ctx context.Context, x *call, body []byte) (*Response, *RequestError, error) {
+// roundTrips sends x and follows its redirects, by deadline unless it is
+// zero. It returns the response (nil when none came), the failure the
+// exchange found and the transport error, if any.
+func (c *FastHTTPClient) roundTrips(ctx context.Context, x *call, body []byte, deadline time.Time) (*Response, *RequestError, error) {
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
@@ -395,7 +398,6 @@ func (c *FastHTTPClient) roundTrips(ctx context.Context, x *call, body []byte) (
 	if body != nil {
 		req.SetBodyRaw(body)
 	}
-	deadline := fastDeadline(ctx, x)
 	var first *url.URL // the first hop's URL, once redirected
 	for redirects := 0; ; redirects++ {
 		c.addCookies(req, x)

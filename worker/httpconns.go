@@ -282,9 +282,7 @@ func (c *connections) newFastHost(u *url.URL, own bool) *fasthttp.HostClient {
 		IsTLS:                     u.Scheme == "https",
 		TLSConfig:                 c.tlsConfig(),
 		DialTimeout:               c.fastDial(addrOf(u), u.Scheme == "https"),
-		ReadTimeout:               fastNetworkTimeout,
-		WriteTimeout:              fastNetworkTimeout,
-		NoDefaultUserAgentHeader:  true,
+		NoDefaultUserAgentHeader:  true, // no ReadTimeout, WriteTimeout: keptConn bounds requests
 		MaxIdemponentCallAttempts: maxStaleRetries,
 		RetryIfErr:                retryStale,
 		MaxConns:                  c.fastMaxConns(),
@@ -301,9 +299,7 @@ func (c *connections) newFastHost(u *url.URL, own bool) *fasthttp.HostClient {
 func (c *connections) newFastOther(own bool) *fasthttp.Client {
 	fc := &fasthttp.Client{
 		TLSConfig:                 c.tlsConfig(),
-		ReadTimeout:               fastNetworkTimeout,
-		WriteTimeout:              fastNetworkTimeout,
-		NoDefaultUserAgentHeader:  true,
+		NoDefaultUserAgentHeader:  true, // no ReadTimeout, WriteTimeout: keptConn bounds requests
 		MaxIdemponentCallAttempts: maxStaleRetries,
 		RetryIfErr:                retryStale,
 		MaxConnsPerHost:           c.fastMaxConns(),
@@ -420,15 +416,41 @@ func handshake(tc *tls.Conn, deadline time.Time) error {
 // would fail on a connection the server dropped while idle (servers
 // commonly close keep-alive connections after 2 to 75 s). A dropped one
 // refuses the write with errStaleConn, nothing written, and the request
-// goes to another connection.
+// goes to another connection. The check costs a system call, so it is
+// made only after the connection has been idle for staleCheckAfter; a
+// server that closes sooner says so in its response (Connection: close),
+// which fasthttp honours.
+//
+// It also bounds every request by fastNetworkTimeout, in place of
+// fasthttp's ReadTimeout and WriteTimeout, which set two deadlines and
+// read the clock twice per request: its deadline, moved only when less
+// than fastNetworkTimeout is left, gives each request between
+// fastNetworkTimeout and networkBoundAhead. A request's own deadline,
+// which fasthttp sets, applies when it is earlier.
 type keptConn struct {
 	net.Conn                       // what requests are written to: the TCP or TLS connection
 	raw      syscall.RawConn       // the TCP socket, to peek at; nil where that cannot be done
 	peekFn   func(fd uintptr) bool // peek, made once
 	peekOK   bool                  // what peek saw
 	answered bool                  // a response arrived since the last request was written
+	started  time.Time             // when the last request was first written; zero before the first
+	bound    time.Time             // the connection's deadline for no progress; zero until the first request
+	ownRead  time.Time             // the read deadline fasthttp set (a request's own), zero: none
+	ownWrite time.Time             // the write deadline fasthttp set, zero: none
 	buf      [1]byte
 }
+
+// staleCheckAfter is how long a connection must have been idle before a
+// request checks that the server has not closed it: shorter than any
+// server's idle timeout in common use, much longer than the gaps between
+// requests of a busy connection.
+const staleCheckAfter = 100 * time.Millisecond
+
+// networkBoundAhead is how far ahead of a request's start a keptConn sets
+// its deadline when less than fastNetworkTimeout is left: half as much
+// again, so that the deadline moves once per fastNetworkTimeout/2 of
+// requests, not at every one.
+const networkBoundAhead = fastNetworkTimeout + fastNetworkTimeout/2
 
 // keptTLSConn is a keptConn over TLS; its Handshake method tells fasthttp
 // that the TLS is done.
@@ -457,13 +479,76 @@ func (c *keptConn) Read(p []byte) (int, error) {
 }
 
 func (c *keptConn) Write(p []byte) (int, error) {
-	if c.answered { // the first write of the next request
-		c.answered = false
-		if !c.alive() {
-			return 0, errStaleConn
+	if c.answered || c.started.IsZero() { // the first write of a request
+		if err := c.begin(time.Now()); err != nil {
+			return 0, err
 		}
 	}
 	return c.Conn.Write(p)
+}
+
+// begin readies the connection for a request whose first write is at
+// now: its deadline, then, after a long idle, the check that the server
+// has not closed it (errStaleConn).
+func (c *keptConn) begin(now time.Time) error {
+	check := c.mayBeStale(now)
+	c.answered, c.started = false, now
+	if err := c.extendBound(now); err != nil {
+		return err
+	}
+	if check && !c.alive() {
+		return errStaleConn
+	}
+	return nil
+}
+
+// mayBeStale reports whether a request starting at now must check that
+// the server has not closed the connection: it has carried a response
+// and has been idle for staleCheckAfter since its last request started.
+func (c *keptConn) mayBeStale(now time.Time) bool {
+	return c.answered && now.Sub(c.started) >= staleCheckAfter
+}
+
+// extendBound moves the connection's deadline to networkBoundAhead after
+// now when less than fastNetworkTimeout is left of it.
+func (c *keptConn) extendBound(now time.Time) error {
+	if !c.bound.IsZero() && c.bound.Sub(now) >= fastNetworkTimeout {
+		return nil
+	}
+	c.bound = now.Add(networkBoundAhead)
+	if err := c.Conn.SetReadDeadline(earliest(c.ownRead, c.bound)); err != nil {
+		return err
+	}
+	return c.Conn.SetWriteDeadline(earliest(c.ownWrite, c.bound))
+}
+
+// SetReadDeadline sets a request's own read deadline (zero: none); the
+// connection's bound applies when it is earlier.
+func (c *keptConn) SetReadDeadline(t time.Time) error {
+	c.ownRead = t
+	return c.Conn.SetReadDeadline(earliest(t, c.bound))
+}
+
+// SetWriteDeadline is SetReadDeadline for writes.
+func (c *keptConn) SetWriteDeadline(t time.Time) error {
+	c.ownWrite = t
+	return c.Conn.SetWriteDeadline(earliest(t, c.bound))
+}
+
+// SetDeadline sets both deadlines.
+func (c *keptConn) SetDeadline(t time.Time) error {
+	if err := c.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return c.SetWriteDeadline(t)
+}
+
+// earliest returns the earlier of two deadlines, where zero is none.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || !b.IsZero() && b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // alive reports whether the server has left the idle connection open.

@@ -938,7 +938,9 @@ func TestFastClientSkipsClosedIdleConnections(t *testing.T) {
 				io.WriteString(w, "ok")
 			}))
 			srv.Config.ConnState = cc.state
-			srv.Config.IdleTimeout = 20 * time.Millisecond // closes idle keep-alive connections
+			// Closes idle keep-alive connections, after the client's check
+			// has become due.
+			srv.Config.IdleTimeout = staleCheckAfter + 20*time.Millisecond
 			var opts HTTPOptions
 			if secure {
 				srv.StartTLS()
@@ -1011,5 +1013,119 @@ func TestInflightBookkeeping(t *testing.T) {
 	}
 	if n := in.count.Load(); n != 0 || len(in.shards[0].ws) != 0 {
 		t.Errorf("%d requests watched (%d in the shard) after all ended", n, len(in.shards[0].ws))
+	}
+}
+
+// TestKeptConnChecksOnlyAfterIdle: a request checks that the server has
+// not closed its kept-alive connection only once the connection has been
+// idle for staleCheckAfter, and then refuses a closed one.
+func TestKeptConnChecksOnlyAfterIdle(t *testing.T) {
+	t0 := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	cases := []struct {
+		answered bool
+		idle     time.Duration // since the last request started
+		want     error
+	}{
+		{true, 0, nil},
+		{true, staleCheckAfter - time.Millisecond, nil},
+		{true, staleCheckAfter, errStaleConn},
+		{true, time.Minute, errStaleConn},
+		{false, time.Minute, nil}, // still reading its response, or a new connection
+	}
+	for _, tc := range cases {
+		client, server := tcpPair(t)
+		server.Close() // the server is done with it
+		waitReadable(t, client)
+		c := newKeptConn(client, client)
+		c.answered, c.started = tc.answered, t0
+		if err := c.begin(t0.Add(tc.idle)); err != tc.want {
+			t.Errorf("answered %v, idle %v: got %v, want %v", tc.answered, tc.idle, err, tc.want)
+		}
+		client.Close()
+	}
+}
+
+// tcpPair returns both ends of a loopback TCP connection.
+func tcpPair(t *testing.T) (client, server net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server = <-accepted
+	if server == nil {
+		t.Fatal("accept failed")
+	}
+	return client, server
+}
+
+// waitReadable waits until the server's close has reached c.
+func waitReadable(t *testing.T, c net.Conn) {
+	t.Helper()
+	raw := peekable(c)
+	if raw == nil {
+		t.Skip("cannot peek at sockets on this platform")
+	}
+	probe := newKeptConn(c, c)
+	for deadline := time.Now().Add(5 * time.Second); probe.alive(); {
+		if time.Now().After(deadline) {
+			t.Fatal("the server's close never arrived")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// deadlineConn records the deadlines set on it.
+type deadlineConn struct {
+	net.Conn
+	read, write time.Time
+	sets        int
+}
+
+func (c *deadlineConn) SetReadDeadline(t time.Time) error  { c.read = t; c.sets++; return nil }
+func (c *deadlineConn) SetWriteDeadline(t time.Time) error { c.write = t; c.sets++; return nil }
+
+// TestKeptConnDeadlines: a keptConn gives each request at least
+// fastNetworkTimeout, moving its deadline only when less is left, and a
+// request's own earlier deadline wins.
+func TestKeptConnDeadlines(t *testing.T) {
+	t0 := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	far := at(networkBoundAhead)
+	steps := []struct {
+		what        string
+		do          func(c *keptConn) error
+		read, write time.Time // the deadlines in force after the step
+		sets        int       // deadlines set by the step
+	}{
+		{"first request", func(c *keptConn) error { return c.begin(t0) }, far, far, 2},
+		{"a request 20 s later", func(c *keptConn) error { return c.begin(at(20 * time.Second)) }, far, far, 0},
+		{"its own read deadline", func(c *keptConn) error { return c.SetReadDeadline(at(25 * time.Second)) }, at(25 * time.Second), far, 1},
+		{"its own write deadline, later than the bound", func(c *keptConn) error { return c.SetWriteDeadline(at(time.Hour)) }, at(25 * time.Second), far, 1},
+		{"none of its own again", func(c *keptConn) error { return c.SetDeadline(time.Time{}) }, far, far, 2},
+		{"a request with less than the timeout left", func(c *keptConn) error { return c.begin(far.Add(-fastNetworkTimeout + time.Nanosecond)) },
+			far.Add(-fastNetworkTimeout + time.Nanosecond + networkBoundAhead), far.Add(-fastNetworkTimeout + time.Nanosecond + networkBoundAhead), 2},
+	}
+	dc := &deadlineConn{}
+	c := newKeptConn(dc, nil)
+	for _, s := range steps {
+		before := dc.sets
+		if err := s.do(c); err != nil {
+			t.Fatalf("%s: %v", s.what, err)
+		}
+		if !dc.read.Equal(s.read) || !dc.write.Equal(s.write) || dc.sets-before != s.sets {
+			t.Errorf("%s: read deadline %v, write %v, %d set; want %v, %v, %d",
+				s.what, dc.read, dc.write, dc.sets-before, s.read, s.write, s.sets)
+		}
 	}
 }
