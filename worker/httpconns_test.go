@@ -795,7 +795,7 @@ func TestNothingLostAtTheEnd(t *testing.T) {
 				} else {
 					cancel()
 				}
-				requests, failures, errs := collectUntilQuit(t, m)
+				requests, failures, errs := collectStats(t, m, isQuit)
 				if requests != users || failures != users || len(errs) != 1 || !strings.HasPrefix(errs[0], "RequestCancelled(") {
 					t.Errorf("the master heard of %d requests, %d failures, errors %q; want the %d in flight, cancelled", requests, failures, errs, users)
 				}
@@ -804,9 +804,10 @@ func TestNothingLostAtTheEnd(t *testing.T) {
 	}
 }
 
-// collectUntilQuit adds up the statistics the worker sends until its
-// quit.
-func collectUntilQuit(t *testing.T, m *fakeMaster) (requests, failures int64, errs []string) {
+// collectStats adds up the statistics the worker sends until it sends a
+// message that last says is its last (a quit, a client_stopped), and the
+// distinct error texts in them.
+func collectStats(t *testing.T, m *fakeMaster, last func(protocol.Message) bool) (requests, failures int64, errs []string) {
 	t.Helper()
 	timeout := time.After(10 * time.Second)
 	for {
@@ -816,8 +817,7 @@ func collectUntilQuit(t *testing.T, m *fakeMaster) (requests, failures int64, er
 			if err != nil {
 				t.Fatal(err)
 			}
-			switch msg := env.Message.(type) {
-			case protocol.StatsMessage:
+			if msg, ok := env.Message.(protocol.StatsMessage); ok {
 				requests += msg.Total.NumRequests
 				failures += msg.Total.NumFailures
 				for _, e := range msg.Errors {
@@ -825,14 +825,19 @@ func collectUntilQuit(t *testing.T, m *fakeMaster) (requests, failures int64, er
 						errs = append(errs, e.Error)
 					}
 				}
-			case protocol.QuitMessage:
+			}
+			if last(env.Message) {
 				return requests, failures, errs
 			}
 		case <-timeout:
-			t.Fatal("no quit from the worker within 10 s")
+			t.Fatal("the worker's last message did not come within 10 s")
 		}
 	}
 }
+
+// isQuit and isClientStopped tell collectStats where to stop.
+func isQuit(m protocol.Message) bool          { _, ok := m.(protocol.QuitMessage); return ok }
+func isClientStopped(m protocol.Message) bool { _, ok := m.(protocol.ClientStoppedMessage); return ok }
 
 // TestFastClientRecordsCancelOnce: a fast request whose context is
 // cancelled is recorded at the cancel, as RequestCancelled, and not again

@@ -151,10 +151,6 @@ func TestAttackShortFreezeReRegisters(t *testing.T) {
 // back in time lets the users outlive NoMasterTimeout, and that a lost
 // connection's pending ack deadline resets nothing.
 func TestAttackDeadlinesBetweenTicks(t *testing.T) {
-	ack := protocol.AckMessage{Index: 0, HasIndex: true}
-	spawn := func(ts, users int64) protocol.SpawnMessage {
-		return protocol.SpawnMessage{Timestamp: time.Unix(ts, 0), UserClassesCount: map[string]int64{"A": users}}
-	}
 	const ms = time.Millisecond
 	for _, tc := range []struct {
 		name     string
@@ -163,37 +159,37 @@ func TestAttackDeadlinesBetweenTicks(t *testing.T) {
 	}{
 		{"resume window", 0, []simStep{
 			{at: 0, sent: []string{"client_ready"}},
-			{at: 0, in: ack},
-			{at: 0, in: spawn(100, 2), sent: []string{"spawning", "spawning_complete"}},
+			{at: 0, in: simAck},
+			{at: 0, in: simSpawn(100, 2), sent: []string{"spawning", "spawning_complete"}},
 			{at: 1 * time.Second, in: protocol.Disconnected},
 			{at: 1500 * ms, in: protocol.Connected, sent: []string{"client_ready"}},
-			{at: 1500 * ms, in: ack},
+			{at: 1500 * ms, in: simAck},
 			{at: 1500*ms + resumeWindow - ms, state: stateRunning},
 			{at: 1500*ms + resumeWindow, state: stateReady},
 		}},
 		{"no master timeout", 7 * time.Second, []simStep{ // not a multiple of waitingLogEvery
 			{at: 0, sent: []string{"client_ready"}},
-			{at: 0, in: ack},
-			{at: 0, in: spawn(100, 2), sent: []string{"spawning", "spawning_complete"}},
+			{at: 0, in: simAck},
+			{at: 0, in: simSpawn(100, 2), sent: []string{"spawning", "spawning_complete"}},
 			{at: 1500 * ms, in: protocol.Disconnected},
 			{at: 8500*ms - ms, state: stateRunning},
 			{at: 8500 * ms, state: stateReady},
 		}},
 		{"master heartbeat silence", 0, []simStep{
 			{at: 0, sent: []string{"client_ready"}},
-			{at: 0, in: ack},
+			{at: 0, in: simAck},
 			{at: 1500 * ms, in: protocol.MasterHeartbeatMessage{}},
 			{at: 1500*ms + masterHeartbeatTimeout - ms},
 			{at: 1500*ms + masterHeartbeatTimeout, sent: []string{"client_ready"}},
 		}},
 		{"the master comes back: users outlive NoMasterTimeout", 10 * time.Second, []simStep{
 			{at: 0, sent: []string{"client_ready"}},
-			{at: 0, in: ack},
-			{at: 0, in: spawn(100, 2), sent: []string{"spawning", "spawning_complete"}},
+			{at: 0, in: simAck},
+			{at: 0, in: simSpawn(100, 2), sent: []string{"spawning", "spawning_complete"}},
 			{at: 1 * time.Second, in: protocol.Disconnected},
 			{at: 2 * time.Second, in: protocol.Connected, sent: []string{"client_ready"}},
-			{at: 2 * time.Second, in: ack},
-			{at: 2500 * ms, in: spawn(101, 2), sent: []string{"spawning", "spawning_complete"}},
+			{at: 2 * time.Second, in: simAck},
+			{at: 2500 * ms, in: simSpawn(101, 2), sent: []string{"spawning", "spawning_complete"}},
 			{at: 30 * time.Second, state: stateRunning},
 		}},
 		{"no ack deadline once disconnected", 0, []simStep{

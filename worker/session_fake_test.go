@@ -395,30 +395,7 @@ func TestSessionStopRecordsCancelledRequest(t *testing.T) {
 		t.Fatal("the user's request never reached the server")
 	}
 	m.send(protocol.StopMessage{})
-	var requests, failures int64
-	var errs []string
-	timeout := time.After(10 * time.Second)
-	for done := false; !done; {
-		select {
-		case body := <-m.conn.sent:
-			env, err := protocol.Decode(body)
-			if err != nil {
-				t.Fatal(err)
-			}
-			switch msg := env.Message.(type) {
-			case protocol.StatsMessage:
-				requests += msg.Total.NumRequests
-				failures += msg.Total.NumFailures
-				for _, e := range msg.Errors {
-					errs = append(errs, e.Error)
-				}
-			case protocol.ClientStoppedMessage:
-				done = true
-			}
-		case <-timeout:
-			t.Fatal("no client_stopped within 10 s")
-		}
-	}
+	requests, failures, errs := collectStats(t, m, isClientStopped)
 	if requests != 1 || failures != 1 || len(errs) != 1 || !strings.Contains(errs[0], "stop") {
 		t.Errorf("after a stop mid-request: %d requests, %d failures, errors %q; want the cancelled request as a failure", requests, failures, errs)
 	}

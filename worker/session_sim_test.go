@@ -249,3 +249,11 @@ func (h *sessionSim) end() {
 	close(h.s.loopExit)
 	h.s.pool.waitWithin(stopGrace)
 }
+
+// simAck is the master's ack of registration 0, and simSpawn its spawn of
+// users of class A at the master's time ts, for the session tables.
+var simAck = protocol.AckMessage{Index: 0, HasIndex: true}
+
+func simSpawn(ts, users int64) protocol.SpawnMessage {
+	return protocol.SpawnMessage{Timestamp: time.Unix(ts, 0), UserClassesCount: map[string]int64{"A": users}}
+}

@@ -34,10 +34,6 @@ type simStep struct {
 }
 
 func TestSessionSteps(t *testing.T) {
-	ack := protocol.AckMessage{Index: 0, HasIndex: true}
-	spawn := func(ts, users int64) protocol.SpawnMessage {
-		return protocol.SpawnMessage{Timestamp: time.Unix(ts, 0), UserClassesCount: map[string]int64{"A": users}}
-	}
 	const ms = time.Millisecond
 	for _, tc := range []struct {
 		name     string
@@ -46,10 +42,10 @@ func TestSessionSteps(t *testing.T) {
 	}{
 		{"a test from start to stop", 0, []simStep{
 			{at: 0, sent: []string{"client_ready"}, state: stateReady},
-			{at: 0, in: spawn(100, 2)}, // before the ack: ignored
-			{at: 10 * ms, in: ack},
-			{at: 500 * ms, in: spawn(101, 2), sent: []string{"spawning", "spawning_complete"}, state: stateRunning},
-			{at: 600 * ms, in: spawn(101, 5), sent: []string{"spawning"}, state: stateRunning}, // stale
+			{at: 0, in: simSpawn(100, 2)}, // before the ack: ignored
+			{at: 10 * ms, in: simAck},
+			{at: 500 * ms, in: simSpawn(101, 2), sent: []string{"spawning", "spawning_complete"}, state: stateRunning},
+			{at: 600 * ms, in: simSpawn(101, 5), sent: []string{"spawning"}, state: stateRunning}, // stale
 			{at: 2 * time.Second, in: protocol.StopMessage{}, sent: []string{"client_stopped", "client_ready"}, state: stateReady},
 			{at: 2 * time.Second, in: protocol.SpawnMessage{Timestamp: time.Unix(102, 0)}}, // before the new ack
 		}},
@@ -64,17 +60,17 @@ func TestSessionSteps(t *testing.T) {
 		}},
 		{"the master's heartbeats stop", 0, []simStep{
 			{at: 0, sent: []string{"client_ready"}},
-			{at: 0, in: ack},
+			{at: 0, in: simAck},
 			{at: 1 * time.Second, in: protocol.MasterHeartbeatMessage{}},
 			{at: 4 * time.Second, in: protocol.MasterHeartbeatMessage{}},
 			{at: 4*time.Second + masterHeartbeatTimeout - ms},
 			{at: 4*time.Second + masterHeartbeatTimeout, sent: []string{"client_ready"}},
-			{at: 9500 * ms, in: ack},
+			{at: 9500 * ms, in: simAck},
 			{at: 40 * time.Second}, // a master that stopped sending heartbeats is not awaited
 		}},
 		{"frozen past what a master waits for", 0, []simStep{
 			{at: 0, sent: []string{"client_ready"}},
-			{at: 0, in: ack},
+			{at: 0, in: simAck},
 			{at: 5 * time.Second},
 			{at: 5*time.Second + frozenTimeout, frozen: true},
 			{at: 40 * time.Second},
@@ -82,46 +78,46 @@ func TestSessionSteps(t *testing.T) {
 		}},
 		{"a new master that does not resume the test", 0, []simStep{
 			{at: 0, sent: []string{"client_ready"}},
-			{at: 0, in: ack},
-			{at: 0, in: spawn(100, 2), sent: []string{"spawning", "spawning_complete"}, state: stateRunning},
+			{at: 0, in: simAck},
+			{at: 0, in: simSpawn(100, 2), sent: []string{"spawning", "spawning_complete"}, state: stateRunning},
 			{at: 1 * time.Second, in: protocol.Disconnected, state: stateRunning},
 			{at: 2 * time.Second, in: protocol.Connected, sent: []string{"client_ready"}, state: stateRunning},
-			{at: 2 * time.Second, in: ack},
+			{at: 2 * time.Second, in: simAck},
 			{at: 2*time.Second + resumeWindow - ms, state: stateRunning},
 			{at: 2*time.Second + resumeWindow, state: stateReady},
 		}},
 		{"the same master resumes the test", 0, []simStep{
 			{at: 0, sent: []string{"client_ready"}},
-			{at: 0, in: ack},
-			{at: 0, in: spawn(100, 2), sent: []string{"spawning", "spawning_complete"}},
+			{at: 0, in: simAck},
+			{at: 0, in: simSpawn(100, 2), sent: []string{"spawning", "spawning_complete"}},
 			{at: 1 * time.Second, in: protocol.Disconnected},
 			{at: 2 * time.Second, in: protocol.Connected, sent: []string{"client_ready"}},
-			{at: 2 * time.Second, in: ack},
-			{at: 2500 * ms, in: spawn(50, 2), sent: []string{"spawning", "spawning_complete"}, state: stateRunning},
+			{at: 2 * time.Second, in: simAck},
+			{at: 2500 * ms, in: simSpawn(50, 2), sent: []string{"spawning", "spawning_complete"}, state: stateRunning},
 			{at: 20 * time.Second, state: stateRunning},
 		}},
 		{"no master for NoMasterTimeout", 10 * time.Second, []simStep{
 			{at: 0, sent: []string{"client_ready"}},
-			{at: 0, in: ack},
-			{at: 0, in: spawn(100, 2), sent: []string{"spawning", "spawning_complete"}},
+			{at: 0, in: simAck},
+			{at: 0, in: simSpawn(100, 2), sent: []string{"spawning", "spawning_complete"}},
 			{at: 1 * time.Second, in: protocol.Disconnected},
 			{at: 11*time.Second - ms, state: stateRunning},
 			{at: 11 * time.Second, state: stateReady},
 		}},
 		{"a negative NoMasterTimeout stops users at once", -1, []simStep{
 			{at: 0, sent: []string{"client_ready"}},
-			{at: 0, in: ack},
-			{at: 0, in: spawn(100, 2), sent: []string{"spawning", "spawning_complete"}},
+			{at: 0, in: simAck},
+			{at: 0, in: simSpawn(100, 2), sent: []string{"spawning", "spawning_complete"}},
 			{at: 1 * time.Second, in: protocol.Disconnected, state: stateReady},
 		}},
 		{"the master's reconnect keeps the registration", 0, []simStep{
 			{at: 0, sent: []string{"client_ready"}},
-			{at: 0, in: ack},
-			{at: 0, in: spawn(100, 2), sent: []string{"spawning", "spawning_complete"}},
+			{at: 0, in: simAck},
+			{at: 0, in: simSpawn(100, 2), sent: []string{"spawning", "spawning_complete"}},
 			{at: 1 * time.Second, in: protocol.ReconnectMessage{}, sent: []string{"reset"}},
 			{at: 1 * time.Second, in: protocol.Disconnected},
 			{at: 1500 * ms, in: protocol.Connected},
-			{at: 2 * time.Second, in: spawn(101, 3), sent: []string{"spawning", "spawning_complete"}, state: stateRunning},
+			{at: 2 * time.Second, in: simSpawn(101, 3), sent: []string{"spawning", "spawning_complete"}, state: stateRunning},
 			{at: 20 * time.Second, state: stateRunning},
 		}},
 	} {
