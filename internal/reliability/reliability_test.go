@@ -105,14 +105,17 @@ func TestStopSpawnCyclesThenQuit(t *testing.T) {
 }
 
 // TestStopTestFromUserCode: a user calls worker.StopTest. Like a Locust
-// worker whose runner quits, the worker stops its users, sends its last
-// statistics and quits with exit code 0; the headless master, whose last
-// worker that was, stops the test and exits long before its -t, and its
-// final count equals what the target served.
+// worker whose runner quits, the worker stops its users, letting them
+// finish their tasks within the stop timeout, sends its last statistics
+// and quits with exit code 0; the headless master, whose last worker that
+// was, stops the test and exits long before its -t, and its final count
+// equals what the target served, without a failure. (With a stop timeout
+// of 0 a request cut short is a RequestCancelled failure that the target
+// may or may not have seen, as with SIGTERM.)
 func TestStopTestFromUserCode(t *testing.T) {
 	target := locusttest.StartTarget(t, nil)
 	m := locusttest.StartMaster(t, "locustfile.py", "--headless", "-u", "5", "-r", "5", "-t", "60s",
-		"--expect-workers", "1", "--host", target.URL, "Quitter")
+		"--stop-timeout", "2", "--expect-workers", "1", "--host", target.URL, "Quitter")
 	w := startWorker(t, m.Port)
 	if code := w.Wait(t, 30*time.Second); code != 0 {
 		t.Errorf("worker exit code %d after a user's StopTest, want 0", code)
@@ -125,8 +128,9 @@ func TestStopTestFromUserCode(t *testing.T) {
 	if summary == nil {
 		t.Fatal("no final statistics table in the master's output")
 	}
-	if got, want := summary["Aggregated"].Requests, target.Total(); got != want || want < 10 {
-		t.Errorf("master counted %d requests, the target served %d (want equal, at least 10)", got, want)
+	agg := summary["Aggregated"]
+	if got, want := agg.Requests, target.Total(); got != want || want < 10 || agg.Failures != 0 {
+		t.Errorf("master counted %d requests (%d failures), the target served %d (want equal, at least 10, no failure)", got, agg.Failures, want)
 	}
 }
 
