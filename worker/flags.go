@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -68,6 +69,21 @@ type config struct {
 	// ConnectionPerUser is --connection-per-user: each user has its own
 	// HTTP connections instead of the shared keep-alive pool.
 	ConnectionPerUser bool
+	// MaxRPS is --max-rps: a cap on task iterations per second.
+	MaxRPS float64
+	// ArrivalRate is --arrival-rate: the open model's iterations per
+	// second (standalone).
+	ArrivalRate float64
+	// Iterations is --iterations: end after this many task iterations
+	// (standalone).
+	Iterations int64
+	// Stages is --stages: linear ramps of users or of the arrival rate
+	// (standalone).
+	Stages Stages
+
+	// given holds the long names of the options the command line or the
+	// environment set.
+	given map[string]bool
 }
 
 // httpOptions returns the HTTP options the configuration asks for, the
@@ -88,7 +104,7 @@ type flagSpec struct {
 
 // flagGroups returns the groups of the help text, in order.
 func flagGroups() []string {
-	return []string{"Common options", "HTTP options", "Worker options", "Tag options", "Request statistics options", "Logging options", "Other options", "Custom options"}
+	return []string{"Common options", "Load model options", "HTTP options", "Worker options", "Tag options", "Request statistics options", "Logging options", "Other options", "Custom options"}
 }
 
 func (cfg *config) specs(custom []option) []flagSpec {
@@ -115,6 +131,10 @@ func (cfg *config) specs(custom []option) []flagSpec {
 		{"", "threshold", "LOCUST_THRESHOLD", "[ROW:]METRIC<VALUE", "fail the run (exit code 3) unless METRIC (pNN, median, avg, min, max, fail_ratio, rps, requests, failures) meets it, e.g. p95<300ms, fail_ratio<1%, rps>=100, /cart:max<2s; repeatable (in the variable, separate with ;)", "Request statistics options", thresholdsValue{&cfg.Thresholds}},
 		{"L", "loglevel", "LOCUST_LOGLEVEL", "LEVEL", "DEBUG, INFO, WARNING or ERROR", "Logging options", stringValue{&cfg.LogLevel}},
 		{"", "logfile", "LOCUST_LOGFILE", "FILE", "write the log to FILE instead of stderr", "Logging options", stringValue{&cfg.LogFile}},
+		{"", "max-rps", "LOCUST_MAX_RPS", "RATE", "cap task iterations per second over all users (per worker as a worker; a master's --max-rps, declared in its locustfile, wins)", "Load model options", floatValue{&cfg.MaxRPS}},
+		{"", "arrival-rate", "LOCUST_ARRIVAL_RATE", "RATE", "open model: start task iterations RATE times a second whatever the response times; -u users are the pool that runs them (started at once unless -r); an iteration with no free user within 10s is dropped and counted", "Load model options", floatValue{&cfg.ArrivalRate}},
+		{"", "iterations", "LOCUST_ITERATIONS", "N", "end the test after N task iterations over all users", "Load model options", int64Value{&cfg.Iterations}},
+		{"", "stages", "LOCUST_STAGES", "DURATION:TARGET,...", "ramp linearly to TARGET users (with --arrival-rate: iterations per second) over DURATION, then the next stage; the test ends after the last, e.g. 30s:100,1m:100,30s:0", "Load model options", stagesValue{&cfg.Stages}},
 		{"s", "stop-timeout", "LOCUST_STOP_TIMEOUT", "TIME", "how long users may finish their task when stopping, e.g. 10s; 0 stops them at once", "Other options", durationValue{&cfg.StopTimeout}},
 		{"", "exit-code-on-error", "LOCUST_EXIT_CODE_ON_ERROR", "CODE", "exit code when a request failed or user code raised an error", "Other options", intValue{&cfg.ExitCodeOnError}},
 	}
@@ -147,7 +167,8 @@ func parseArgs(args []string, getenv func(string) string, classes ...*UserClass)
 	if err != nil {
 		return cfg, err
 	}
-	if err := applyEnv(specs, getenv); err != nil {
+	cfg.given = map[string]bool{}
+	if err := applyEnv(specs, getenv, cfg.given); err != nil {
 		return cfg, err
 	}
 	// Thresholds from the command line replace those of the environment.
@@ -162,6 +183,7 @@ func parseArgs(args []string, getenv func(string) string, classes ...*UserClass)
 	if cfg.Thresholds == nil {
 		cfg.Thresholds = envThresholds
 	}
+	fs.Visit(func(f *flag.Flag) { cfg.given[longName(specs, f.Name)] = true })
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
@@ -198,13 +220,26 @@ func newFlagSet(specs []flagSpec) (*flag.FlagSet, error) {
 	return fs, nil
 }
 
-// applyEnv sets the options whose LOCUST_* variable getenv returns.
-func applyEnv(specs []flagSpec, getenv func(string) string) error {
+// longName returns the long name of the option called name (long or
+// short).
+func longName(specs []flagSpec, name string) string {
+	for _, s := range specs {
+		if s.short == name {
+			return s.long
+		}
+	}
+	return name
+}
+
+// applyEnv sets the options whose LOCUST_* variable getenv returns and
+// marks them given.
+func applyEnv(specs []flagSpec, getenv func(string) string, given map[string]bool) error {
 	for _, s := range specs {
 		v := getenv(s.env)
 		if v == "" {
 			continue
 		}
+		given[s.long] = true
 		if t, ok := s.value.(thresholdsValue); ok {
 			if err := t.setList(v); err != nil {
 				return fmt.Errorf("%s: %w", s.env, err)
@@ -241,8 +276,39 @@ func (cfg *config) check() error {
 	case cfg.ClientKey != "" && cfg.ClientCert == "":
 		return errors.New("--client-key requires --client-cert")
 	}
+	if err := cfg.checkLoadModel(); err != nil {
+		return err
+	}
 	_, err := parseLevel(cfg.LogLevel)
 	return err
+}
+
+// checkLoadModel checks the load model's options: rates and counts given
+// must be positive, and some options exclude each other or a master.
+func (cfg *config) checkLoadModel() error {
+	positive := func(name string, v float64) error {
+		if cfg.given[name] && !(v > 0) || math.IsInf(v, 0) {
+			return fmt.Errorf("--%s %v must be a number more than 0", name, v)
+		}
+		return nil
+	}
+	if err := errors.Join(positive("max-rps", cfg.MaxRPS), positive("arrival-rate", cfg.ArrivalRate),
+		positive("iterations", float64(cfg.Iterations))); err != nil {
+		return err
+	}
+	switch {
+	case cfg.MaxRPS > 0 && cfg.ArrivalRate > 0:
+		return errors.New("--max-rps and --arrival-rate exclude each other: the arrival rate is the rate")
+	case (cfg.MasterHost != "" || cfg.Worker) && (cfg.ArrivalRate > 0 || cfg.Iterations > 0 || cfg.Stages != nil):
+		return errors.New("--arrival-rate, --iterations and --stages are for standalone runs: as a worker, the master's users (and its LoadTestShape) drive the load")
+	}
+	return nil
+}
+
+// spawnAtOnce reports whether the open model's pool starts at once: -r
+// was not given with --arrival-rate (the pool is not the load).
+func (cfg *config) spawnAtOnce() bool {
+	return cfg.ArrivalRate > 0 && !cfg.given["spawn-rate"]
 }
 
 // parseLevel reads a Locust log level: DEBUG, INFO, WARNING, ERROR or
@@ -309,7 +375,7 @@ func writeGroup(w io.Writer, g string, specs []flagSpec) {
 			left += " " + s.meta
 		}
 		right := s.usage
-		if def := s.value.String(); def != "" && def != "false" && def != "[]" && def != "0s" {
+		if def := s.value.String(); def != "" && def != "false" && def != "[]" && def != "0s" && def != "0" {
 			right += " (default " + def + ")"
 		}
 		right += " [" + s.env + "]"
@@ -400,6 +466,44 @@ func (v intValue) Set(s string) error {
 		return fmt.Errorf("%q is not a whole number", s)
 	}
 	*v.p = n
+	return nil
+}
+
+type int64Value struct{ p *int64 }
+
+func (v int64Value) String() string {
+	if v.p == nil {
+		return "0"
+	}
+	return strconv.FormatInt(*v.p, 10)
+}
+func (v int64Value) Set(s string) error {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return fmt.Errorf("%q is not a whole number", s)
+	}
+	*v.p = n
+	return nil
+}
+
+type stagesValue struct{ p *Stages }
+
+func (v stagesValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	parts := make([]string, len(*v.p))
+	for i, g := range *v.p {
+		parts[i] = fmt.Sprintf("%s:%g", g.Duration, g.Target)
+	}
+	return strings.Join(parts, ",")
+}
+func (v stagesValue) Set(s string) error {
+	st, err := ParseStages(s)
+	if err != nil {
+		return err
+	}
+	*v.p = st
 	return nil
 }
 

@@ -208,7 +208,7 @@ func (c *command) runWorker(ctx context.Context, cfg config, logger *slog.Logger
 	if cfg.CSVPrefix != "" || cfg.JSON || len(cfg.Thresholds) > 0 {
 		logger.Warn("--csv, --json and --threshold apply to standalone runs; as a worker, the master writes the reports")
 	}
-	w := &Worker{MasterHost: cfg.MasterHost, MasterPort: cfg.MasterPort, Host: cfg.Host, Classes: c.classes, Logger: logger, HTTP: httpOpts}
+	w := &Worker{MasterHost: cfg.MasterHost, MasterPort: cfg.MasterPort, Host: cfg.Host, Classes: c.classes, Logger: logger, HTTP: httpOpts, MaxRPS: cfg.MaxRPS}
 	if err := w.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		logger.Error("worker failed", "err", err)
 		return ExitFailure
@@ -229,6 +229,10 @@ func (c *command) runStandalone(ctx context.Context, cfg config, logger *slog.Lo
 		StopTimeout: cfg.StopTimeout, Tags: cfg.Tags, ExcludeTags: cfg.ExcludeTags,
 		Classes: c.classes, Logger: logger, Output: tables, OnlySummary: cfg.OnlySummary,
 		CSVPrefix: cfg.CSVPrefix, CSVFullHistory: cfg.CSVFullHistory, ResetStats: cfg.ResetStats, HTTP: httpOpts,
+		MaxRPS: cfg.MaxRPS, ArrivalRate: cfg.ArrivalRate, Iterations: cfg.Iterations, Stages: cfg.Stages,
+	}
+	if cfg.spawnAtOnce() {
+		s.SpawnRate = 0
 	}
 	res, err := s.Run(ctx)
 	if err != nil {

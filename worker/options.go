@@ -251,7 +251,7 @@ func classOptions(classes []*UserClass) []option {
 func unclaimedOptions(parsed map[string]any, custom []option) []string {
 	var keys []string
 	for key := range parsed {
-		if locustOption(key) || slices.ContainsFunc(custom, func(o option) bool { return o.key() == key }) {
+		if locustOption(key) || key == maxRPSOption || slices.ContainsFunc(custom, func(o option) bool { return o.key() == key }) {
 			continue
 		}
 		keys = append(keys, key)

@@ -64,6 +64,9 @@ type pool struct {
 	nextID      uint64
 	users       sync.WaitGroup
 
+	modelMu sync.Mutex                // serializes changes of load
+	load    atomic.Pointer[loadModel] // rate cap, iteration budget, open model (loadmodel.go)
+
 	work         chan *userRun // hands users to idle executors (userloop.go)
 	executorIdle time.Duration // how long an idle executor waits for work
 }
@@ -86,6 +89,8 @@ type userRun struct {
 	// Owned by the executor running the user:
 	frames   []setFrame  // the sets the user is in, its own tasks first; nil before it began
 	frameBuf [1]setFrame // frames' room for users that never enter a nested set
+	due      *taskNode   // a task picked before a pause for the rate cap (loadmodel.go)
+	arrival  time.Time   // when the open model's iteration the user runs was due; zero: none (arrivals.go)
 	begun    bool        // the user's first step has run (begin)
 	done     bool        // the user has ended (exit ran)
 
@@ -94,6 +99,8 @@ type userRun struct {
 	slot     int
 	exited   bool      // the user has ended (or is about to)
 	stopWait *stopWait // the stopRuns waiting for this user, if any
+
+	freeSlot int // index in arrivals.free, -1 when not there; guarded by arrivals.mu
 }
 
 // userConfig is what users started by one setTarget share: the host their
@@ -114,7 +121,7 @@ func newPool(classes map[string]*UserClass, collector *stats.Collector, logger *
 	for name := range classes {
 		live[name] = new(atomic.Int64)
 	}
-	return &pool{
+	p := &pool{
 		clock:        realClock{},
 		live:         live,
 		classes:      classes,
@@ -128,6 +135,8 @@ func newPool(classes map[string]*UserClass, collector *stats.Collector, logger *
 		executorIdle: executorIdle,
 		leaving:      make(map[*userRun]struct{}),
 	}
+	p.load.Store(&loadModel{})
+	return p
 }
 
 // configure sets what users started from now on use: the host (empty keeps
@@ -349,9 +358,10 @@ func (p *pool) waitWithin(d time.Duration) bool {
 func (p *pool) startOneLocked(class *UserClass, config *userConfig) {
 	p.nextID++
 	r := &userRun{
-		userEnv: userEnv{id: p.nextID, class: class, recorder: p.collector.Recorder(p.nextID), pool: p},
-		config:  config,
-		listed:  true,
+		userEnv:  userEnv{id: p.nextID, class: class, recorder: p.collector.Recorder(p.nextID), pool: p},
+		config:   config,
+		listed:   true,
+		freeSlot: -1,
 	}
 	r.pause = time.AfterFunc(time.Hour, r.wake)
 	r.pause.Stop()
@@ -502,6 +512,9 @@ func (r *userRun) exit() {
 	r.cancel()
 	r.pause.Stop()
 	p := r.pool
+	if a := p.model().arrivals; a != nil {
+		a.remove(r)
+	}
 	p.mu.Lock()
 	if r.listed {
 		p.unlistLocked(r)

@@ -1,7 +1,8 @@
 package worker
 
 // This file owns the four CSV files of --csv as a standalone run writes
-// them (standalone.go); their contents come from the stats package.
+// them (standalone.go), and the open model's fifth, PREFIX_arrivals.csv;
+// their contents come from the stats package.
 
 import (
 	"bytes"
@@ -42,8 +43,15 @@ func createCSVFiles(prefix string, fullHistory bool) (*csvFiles, error) {
 
 // write rewrites the stats, failures and exceptions files and appends the
 // history lines for now.
-func (c *csvFiles) write(t *stats.Totals, exceptions []stats.ExceptionRow, userCount int, now time.Time) error {
-	return errors.Join(c.rewrite(t, exceptions), c.writer.WriteRows(t, userCount, now))
+// With the open model, arrivals (else nil) are rewritten to
+// PREFIX_arrivals.csv in the stats file's form.
+func (c *csvFiles) write(t, arrivals *stats.Totals, exceptions []stats.ExceptionRow, userCount int, now time.Time) error {
+	err := errors.Join(c.rewrite(t, exceptions), c.writer.WriteRows(t, userCount, now))
+	if arrivals != nil {
+		var buf bytes.Buffer
+		err = errors.Join(err, stats.WriteStatsCSV(&buf, arrivals, nil), writeFile(c.prefix+"_arrivals.csv", buf.Bytes()))
+	}
+	return err
 }
 
 func (c *csvFiles) rewrite(t *stats.Totals, exceptions []stats.ExceptionRow) error {

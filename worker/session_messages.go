@@ -10,7 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -182,11 +184,49 @@ func (s *session) applySpawnOptions(m protocol.SpawnMessage) {
 				"option", o.key(), "value", o.String())
 		}
 	}
+	if v, ok := m.ParsedOptions[maxRPSOption]; ok {
+		s.applyMaxRPS(v)
+	}
 	warnUnclaimedOptions(s.logger, m.ParsedOptions, s.custom, s.warnOnce)
 	s.pool.configure(host, m.StopTimeout, tagFilter{
 		include: stringList(m.ParsedOptions["tags"]),
 		exclude: stringList(m.ParsedOptions["exclude_tags"]),
 	})
+}
+
+// maxRPSOption is the key of --max-rps in a master's parsed_options,
+// when its locustfile declares the option.
+const maxRPSOption = "max_rps"
+
+// applyMaxRPS takes the master's --max-rps: a number (0 or None: no cap)
+// capping this worker's iterations per second.
+func (s *session) applyMaxRPS(v any) {
+	var perSecond float64
+	switch v := v.(type) {
+	case nil:
+	case int64:
+		perSecond = float64(v)
+	case float64:
+		perSecond = v
+	case string:
+		n, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			s.logger.Error("ignoring the master's --max-rps: not a number", "value", v)
+			return
+		}
+		perSecond = n
+	default:
+		s.logger.Error("ignoring the master's --max-rps: not a number", "value", v)
+		return
+	}
+	if math.IsNaN(perSecond) || perSecond < 0 {
+		s.logger.Error("ignoring the master's --max-rps: negative or not a number", "value", v)
+		return
+	}
+	if s.warnOnce(fmt.Sprintf("max_rps %v", perSecond)) {
+		s.logger.Info("the master caps task iterations per second on this worker", "max_rps", perSecond)
+	}
+	s.pool.setMaxRPS(time.Now(), perSecond)
 }
 
 // warnOnce reports whether the warning with key is due: the first time

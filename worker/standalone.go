@@ -70,6 +70,27 @@ type Standalone struct {
 	// HTTP configures the users' HTTP connections: shared or one per
 	// user, and TLS (certificates are verified by default).
 	HTTP HTTPOptions
+
+	// The load model (standalone_load.go); the zero values are Locust's
+	// closed model, users looping over their tasks with their wait time.
+
+	// MaxRPS caps task iterations per second over all users; 0: no cap.
+	MaxRPS float64
+	// ArrivalRate, when set, is the open model: task iterations start
+	// this many times a second whatever the response times, Users is the
+	// pool of users that run them, and the users' wait time is not used.
+	// An iteration that finds no free user waits for one at most 10 s,
+	// then is dropped and counted (Result.Arrivals).
+	ArrivalRate float64
+	// Iterations, when set, ends the test after this many task iterations
+	// over all users.
+	Iterations int64
+	// Stages ramp the users (with ArrivalRate, the rate) linearly from
+	// one target to the next, and end the test after the last.
+	Stages Stages
+	// Shape, when set, drives the users over time like a LoadTestShape;
+	// Users and SpawnRate are then not used.
+	Shape Shape
 }
 
 // Result is what a standalone run measured.
@@ -84,11 +105,26 @@ type Result struct {
 	Duration time.Duration
 	// Users is the number of users of each class at the end of the ramp.
 	Users map[string]int64
+	// Arrivals, with an ArrivalRate, are the open model's rows: each
+	// task's iterations timed from their scheduled start (method
+	// ARRIVAL), and the dropped iterations as failures of the row
+	// DroppedName. Nil for the closed model.
+	Arrivals *stats.Totals
+	// ArrivalCounts are the open model's counts at the end.
+	ArrivalCounts ArrivalCounts
 }
 
 // WriteJSON writes the final statistics the way Locust's --json prints
-// them; see [stats.WriteJSON].
-func (r *Result) WriteJSON(w io.Writer) error { return stats.WriteJSON(w, r.Stats) }
+// them; see [stats.WriteJSON]. The open model's rows (Arrivals) follow
+// the requests' rows.
+func (r *Result) WriteJSON(w io.Writer) error {
+	if r.Arrivals == nil {
+		return stats.WriteJSON(w, r.Stats)
+	}
+	both := stats.NewTotals()
+	both.Merge(stats.Report{Entries: append(r.Stats.Entries(), r.Arrivals.Entries()...), Total: r.Stats.Total()})
+	return stats.WriteJSON(w, both)
+}
 
 // WriteSummary writes the final summary `locust --headless` prints: the
 // statistics table with rates over the whole test, the percentile table,
@@ -115,6 +151,10 @@ func (r *Result) WriteSummary(w io.Writer) error {
 		if err := stats.WriteExceptionsTable(w, r.Exceptions); err != nil {
 			return err
 		}
+	}
+	if r.Arrivals != nil {
+		fmt.Fprintln(w)
+		return writeArrivals(w, r.Arrivals, r.ArrivalCounts, false)
 	}
 	return nil
 }
@@ -185,8 +225,13 @@ func (s *Standalone) Run(ctx context.Context) (*Result, error) {
 	r.pool.setStopTest(stopRun) // StopTest from a user ends the run
 	users := max(s.Users, 1)
 	r.logger.Info("starting test", "users", users, "spawn_rate", s.SpawnRate, "run_time", s.RunTime)
+	r.startLoadModel(runCtx, start, stopRun)
 	rampDone := make(chan map[string]int64, 1)
 	go func() {
+		if sr := r.shapeRun(); sr != nil {
+			rampDone <- sr.run(runCtx, stopRun)
+			return
+		}
 		rampDone <- s.ramp(runCtx, r.pool, users, r.logger)
 	}()
 	spawned := r.loop(runCtx, rampDone)
@@ -203,6 +248,8 @@ type standaloneRun struct {
 	totals     *stats.Totals
 	csv        *csvFiles // nil without CSVPrefix
 	exceptions exceptionLog
+	open       *openModel    // nil: the closed model
+	arrivals   *stats.Totals // the open model's rows; nil with open
 }
 
 // start checks the classes and options and makes the run's pool and CSV
@@ -210,6 +257,9 @@ type standaloneRun struct {
 func (s *Standalone) start() (*standaloneRun, error) {
 	classes, err := validateClasses(s.Classes)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.checkLoadModel(); err != nil {
 		return nil, err
 	}
 	httpOpts, err := s.HTTP.resolved()
@@ -258,22 +308,23 @@ func (r *standaloneRun) loop(ctx context.Context, rampDone <-chan map[string]int
 			return spawned
 		case spawned = <-rampDone:
 			rampDone = nil
-			if r.ResetStats && ctx.Err() == nil { // not when the ramp was cut short
+			if r.ResetStats && ctx.Err() == nil && !r.shaped() { // not when the ramp was cut short, nor at a shape's end
 				r.totals.Merge(r.collector.Report(time.Now()))
 				r.totals.Reset()
 				r.logger.Info("resetting stats")
 			}
 		case now := <-printTicker.C:
-			r.totals.Merge(r.collector.Report(now))
+			r.merge(now)
 			if !r.OnlySummary {
 				if err := stats.WriteStatsTable(r.out, r.totals, true); err != nil {
 					r.logger.Warn("printing the live table", "err", err)
 				}
+				r.printArrivals(now)
 				fmt.Fprintln(r.out)
 			}
 		case now := <-csvTick:
-			r.totals.Merge(r.collector.Report(now))
-			if err := r.csv.write(r.totals, r.exceptions.list(), int(sum(r.pool.counts())), now); err != nil {
+			r.merge(now)
+			if err := r.csv.write(r.totals, r.arrivals, r.exceptions.list(), int(sum(r.pool.counts())), now); err != nil {
 				r.logger.Warn("writing the CSV files", "err", err)
 			}
 		}
@@ -292,13 +343,19 @@ func orDefault(d, def time.Duration) time.Duration {
 // and the summary, and returns the result.
 func (r *standaloneRun) finish(start time.Time, spawned map[string]int64) *Result {
 	r.logger.Info("stopping users", "stop_timeout", r.StopTimeout)
+	if r.open != nil {
+		r.open.stop(time.Now()) // no iteration starts after the test's end
+	}
 	r.pool.stopAll(context.Background())
 	r.pool.waitWithin(stopGrace) // stopping gave up on stuck users already
 	end := time.Now()
-	r.totals.Merge(r.collector.Report(end))
-	res := &Result{Stats: r.totals, Duration: end.Sub(start), Exceptions: r.exceptions.list(), Users: spawned}
+	r.merge(end)
+	res := &Result{Stats: r.totals, Duration: end.Sub(start), Exceptions: r.exceptions.list(), Users: spawned, Arrivals: r.arrivals}
+	if r.open != nil {
+		res.ArrivalCounts = r.open.counts(end)
+	}
 	if r.csv != nil {
-		if err := r.csv.write(r.totals, res.Exceptions, 0, end); err != nil {
+		if err := r.csv.write(r.totals, r.arrivals, res.Exceptions, 0, end); err != nil {
 			r.logger.Error("writing the CSV files", "err", err)
 		}
 	}

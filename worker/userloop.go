@@ -107,7 +107,16 @@ func (r *userRun) step() {
 			r.park()
 			return
 		}
-		pause, ok := r.next()
+		m := r.pool.model()
+		if m.arrivals != nil && r.arrival.IsZero() && r.due == nil {
+			due, free := m.arrivals.await(r, time.Now())
+			if free {
+				return
+			}
+			r.arrival = due // zero when the user is stopping: the loop ends it
+			continue
+		}
+		pause, ok := r.next(m)
 		if !ok {
 			r.finish()
 			return
@@ -162,19 +171,38 @@ func (r *userRun) begin() bool {
 }
 
 // next runs the next task of the innermost set the user is in and returns
-// the pause after it; ok is false when the user must stop.
-func (r *userRun) next() (pause time.Duration, ok bool) {
+// the pause after it; ok is false when the user must stop. The load model
+// m may hold the task back (the rate cap: the pause is then before the
+// task, which r.due keeps), refuse it (the iteration budget is spent) or
+// replace the user's wait (the open model).
+func (r *userRun) next(m *loadModel) (pause time.Duration, ok bool) {
 	f := &r.frames[len(r.frames)-1]
-	var node *taskNode
-	node, f.next = f.node.pick(f.next)
-	if node.set != nil {
-		return 0, r.enter(node.set, f.wait)
+	node := r.due
+	r.due = nil
+	if node == nil {
+		node, f.next = f.node.pick(f.next)
+		if node.set != nil {
+			return 0, r.enter(node.set, f.wait)
+		}
+		if d := m.pace(time.Now()); d > 0 {
+			r.due = node
+			return d, true
+		}
 	}
+	if !m.claim() {
+		return 0, false
+	}
+	waits := f.wait != nil && m.arrivals == nil // the open model has no wait time
 	var start time.Time
-	if f.wait != nil { // a class without wait time needs no clock
+	if waits { // a class without wait time needs no clock
 		start = time.Now()
 	}
 	err := r.pool.call(r, node.task.Run)
+	m.finished()
+	if !r.arrival.IsZero() {
+		m.arrivals.record(node.task.Name, r.arrival, time.Now())
+		r.arrival = time.Time{}
+	}
 	if errors.Is(err, ErrInterrupt) && len(r.frames) > 1 {
 		r.leave()
 		return 0, true // the parent picks its next task at once
@@ -182,7 +210,7 @@ func (r *userRun) next() (pause time.Duration, ok bool) {
 	if r.handle(node.task.Name, err) {
 		return 0, false
 	}
-	if f.wait != nil {
+	if waits {
 		pause = r.nextWait(f.wait, time.Since(start))
 	}
 	return pause, true

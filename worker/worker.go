@@ -60,6 +60,12 @@ type Worker struct {
 	// HTTP configures the users' HTTP connections: shared or one per
 	// user, and TLS (certificates are verified by default).
 	HTTP HTTPOptions
+	// MaxRPS caps this worker's task iterations per second; 0: no cap.
+	// The cap is per worker: with N workers the test makes up to N*MaxRPS.
+	// A master whose locustfile declares a max_rps option (e.g.
+	// parser.add_argument("--max-rps", type=float, default=0)) sends its
+	// value with each spawn, and that value wins; it too is per worker.
+	MaxRPS float64
 
 	// dial replaces the ZeroMQ transport in tests.
 	dial func(ctx context.Context, opts protocol.DialOptions) (protocol.Conn, error)
@@ -109,6 +115,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	s.pool = newPool(classes, s.collector, logger, masterExceptions(s))
 	s.pool.setHTTP(httpOpts)
 	s.pool.configure(w.Host, 0, tagFilter{})
+	s.pool.setMaxRPS(time.Now(), w.MaxRPS)
 	runCtx, stopTest := context.WithCancelCause(ctx)
 	defer stopTest(nil)
 	s.pool.setStopTest(func() {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,8 +14,7 @@ import (
 // startWorker runs this example as a worker of m.
 func startWorker(t *testing.T, m *locusttest.Master, args ...string) *locusttest.Process {
 	t.Helper()
-	bin := locusttest.Build(t, ".")
-	return locusttest.Start(t, ".", bin, append([]string{"--master-host", "127.0.0.1", "--master-port", strconv.Itoa(m.Port)}, args...)...)
+	return locusttest.StartWorker(t, m, ".", args...)
 }
 
 // TestHeadlessMaster runs the example as the only worker of a headless

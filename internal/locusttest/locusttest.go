@@ -375,6 +375,8 @@ type Target struct {
 	URL    string
 	mu     sync.Mutex
 	counts map[string]int64
+	first  time.Time // when the first request arrived
+	times  []time.Duration
 	server *http.Server
 }
 
@@ -393,6 +395,10 @@ func StartTarget(t testing.TB, h http.Handler) *Target {
 	tg.server = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tg.mu.Lock()
 		tg.counts[r.URL.Path]++
+		if tg.first.IsZero() {
+			tg.first = time.Now()
+		}
+		tg.times = append(tg.times, time.Since(tg.first))
 		tg.mu.Unlock()
 		h.ServeHTTP(w, r)
 	})}
@@ -419,6 +425,28 @@ func (tg *Target) Total() int64 {
 		n += v
 	}
 	return n
+}
+
+// Rate returns the requests per second that arrived from `from` to `to`
+// after the first request.
+func (tg *Target) Rate(from, to time.Duration) float64 {
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+	n := 0
+	for _, d := range tg.times {
+		if d >= from && d < to {
+			n++
+		}
+	}
+	return float64(n) / (to - from).Seconds()
+}
+
+// StartWorker builds the Go program in the package directory pkg and
+// starts it as a worker of m, with extra args.
+func StartWorker(t testing.TB, m *Master, pkg string, args ...string) *Process {
+	t.Helper()
+	bin := Build(t, pkg)
+	return Start(t, ".", bin, append([]string{"--master-host", "127.0.0.1", "--master-port", strconv.Itoa(m.Port)}, args...)...)
 }
 
 // String formats counts for failure messages.

@@ -10,6 +10,9 @@
 //     badly written user code.
 //   - Quitter: GET /quitter, waits 20 ms; after its 10th request a user
 //     calls worker.StopTest.
+//   - Shaped: GET /shaped/start from OnStart and /shaped/stop from OnStop,
+//     so the target counts the users running; GET /shaped per task,
+//     waiting 20-60 ms.
 //
 // It serves runtime.NumGoroutine() on http://127.0.0.1:<port>/goroutines
 // and prints "testworker debug <url>" to stderr.
@@ -115,6 +118,30 @@ func (u *Quitter) Tasks() []worker.Task {
 	}}}
 }
 
+// Shaped tells the target when it starts and stops.
+type Shaped struct{ worker.HTTPUser }
+
+// OnStart counts the user in.
+func (u *Shaped) OnStart(ctx context.Context) error {
+	_, err := u.Client.Get(ctx, "/shaped/start")
+	return err
+}
+
+// OnStop counts the user out; its context is cancelled already when it
+// was stopped hard, so it asks on one of its own.
+func (u *Shaped) OnStop(ctx context.Context) error {
+	_, err := u.Client.Get(context.WithoutCancel(ctx), "/shaped/stop")
+	return err
+}
+
+// Tasks returns the counted request.
+func (u *Shaped) Tasks() []worker.Task {
+	return []worker.Task{{Name: "shaped", Run: func(ctx context.Context) error {
+		_, err := u.Client.Get(ctx, "/shaped")
+		return err
+	}}}
+}
+
 func main() {
 	if err := serveDebug(); err != nil {
 		fmt.Fprintln(os.Stderr, "testworker: debug server:", err)
@@ -129,6 +156,8 @@ func main() {
 		worker.Class("Stuck", func() *Stuck { return &Stuck{} }),
 		worker.Class("Quitter", func() *Quitter { return &Quitter{} }).
 			Wait(worker.Constant(20*time.Millisecond)),
+		worker.Class("Shaped", func() *Shaped { return &Shaped{} }).
+			Wait(worker.Between(20*time.Millisecond, 60*time.Millisecond)),
 	)
 }
 
