@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -369,5 +370,36 @@ func TestLoadModelFromEnvironment(t *testing.T) {
 	cfg, err = parseArgs([]string{"--max-rps", "20", "--worker"}, func(string) string { return "" }, getClass())
 	if err != nil || cfg.MaxRPS != 20 {
 		t.Errorf("--max-rps as a worker: %v, %v", cfg.MaxRPS, err)
+	}
+}
+
+// TestArrivalsInEveryReport: the open model's rows, the dropped ones
+// included, are in the live table, the summary and PREFIX_arrivals.csv.
+func TestArrivalsInEveryReport(t *testing.T) {
+	t.Parallel()
+	tg := newTimedTarget(t, 300*time.Millisecond)
+	prefix := t.TempDir() + "/run"
+	// 2 users at 300 ms serve about 7 of the 20 iterations a second.
+	code, out, errOut := run(t, []string{"-H", tg.URL, "-u", "2", "-t", "3s", "--arrival-rate", "20", "--csv", prefix}, getClass())
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	live, summary, _ := strings.Cut(out, "Test finished after")
+	for _, want := range []string{"Open model: 20 iterations/s asked", "ARRIVAL | get"} {
+		if !strings.Contains(live, want) || !strings.Contains(summary, want) {
+			t.Errorf("%q missing from the live table or the summary:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(summary, DroppedName) {
+		t.Errorf("the summary has no dropped row:\n%s", summary)
+	}
+	csv, err := os.ReadFile(prefix + "_arrivals.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"ARRIVAL,get,", "ARRIVAL," + DroppedName + ",0,", ",Aggregated,"} {
+		if !strings.Contains(string(csv), want) {
+			t.Errorf("run_arrivals.csv lacks %q:\n%s", want, csv)
+		}
 	}
 }
