@@ -7,6 +7,7 @@ require (
 	github.com/olekukonko/tablewriter v1.1.5
 	github.com/ugorji/go/codec v1.3.2
 	github.com/valyala/fasthttp v1.78.0
+	golang.org/x/time v0.16.0
 )
 
 require (
@@ -27,5 +28,4 @@ require (
 	golang.org/x/sync v0.24.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
-	golang.org/x/time v0.16.0 // indirect
 )

@@ -40,29 +40,48 @@ const ArrivalMethod = "ARRIVAL"
 // free user within 10 s: failures without a request.
 const DroppedName = "(dropped: no free user)"
 
-// arrivalSegment is a stretch of the schedule at one rate: arrival number
-// first is due at start, the next ones 1/rate apart, up to (not
-// including) end, or for ever in the last segment (end < 0).
+// Bounds of an arrival rate, per second: beyond them the schedule's time
+// arithmetic would overflow or its arrivals lose meaning.
+const (
+	minArrivalRate = 1e-6
+	maxArrivalRate = 1e9
+)
+
+// arrivalSegment is a stretch of the schedule at one rate, from begin:
+// phase is the part of an arrival accumulated by begin (1 makes one due at
+// begin), first the number of the next arrival, end the number of the
+// first arrival of the next segment, or -1 in the last segment.
 type arrivalSegment struct {
-	start      time.Time
+	begin      time.Time
+	phase      float64
 	first, end int64
 	rate       float64 // per second; 0: no arrivals in the segment
 }
 
+// accumulated returns the arrivals accumulated in the segment by t, the
+// phase included: arrival first+k is due once it reaches k+1.
+func (g *arrivalSegment) accumulated(t time.Time) float64 {
+	if t.Before(g.begin) {
+		return g.phase
+	}
+	return g.phase + t.Sub(g.begin).Seconds()*g.rate
+}
+
+// whole returns the arrivals completed in acc. The epsilon keeps an
+// arrival due at exactly the time acc was taken from being missed by a
+// rounding of the product.
+func whole(acc float64) float64 { return math.Floor(acc + 1e-9) }
+
 // at returns when arrival n of the segment is due.
 func (g *arrivalSegment) at(n int64) time.Time {
-	return g.start.Add(time.Duration(math.Round(float64(n-g.first) * float64(time.Second) / g.rate)))
+	wait := (float64(n-g.first) + 1 - g.phase) / g.rate
+	return g.begin.Add(time.Duration(math.Round(max(wait, 0) * float64(time.Second))))
 }
 
 // dueBy returns the number of the first arrival of the segment not due
 // by t (so the arrivals from g.first up to it are due).
 func (g *arrivalSegment) dueBy(t time.Time) int64 {
-	if g.rate <= 0 || t.Before(g.start) {
-		return g.first
-	}
-	// The epsilon keeps an arrival due at exactly t from being missed by
-	// a rounding of the product.
-	n := g.first + int64(math.Floor(t.Sub(g.start).Seconds()*g.rate+1e-9)) + 1
+	n := g.first + int64(whole(g.accumulated(t)))
 	if g.end >= 0 {
 		n = min(n, g.end)
 	}
@@ -82,9 +101,21 @@ type arrivalSchedule struct {
 // the first due at start.
 func newArrivalSchedule(start time.Time, perSecond float64, maxWait time.Duration) *arrivalSchedule {
 	return &arrivalSchedule{
-		segments: []arrivalSegment{{start: start, end: -1, rate: max(perSecond, 0)}},
+		segments: []arrivalSegment{{begin: start, phase: 1, end: -1, rate: clampRate(perSecond)}},
 		maxWait:  maxWait,
 	}
+}
+
+// clampRate keeps a rate within what the schedule can compute: 0 below
+// minArrivalRate (or for NaN), maxArrivalRate above it.
+func clampRate(perSecond float64) float64 {
+	switch {
+	case !(perSecond >= minArrivalRate):
+		return 0
+	case perSecond > maxArrivalRate:
+		return maxArrivalRate
+	}
+	return perSecond
 }
 
 // last is the open-ended segment.
@@ -93,32 +124,27 @@ func (s *arrivalSchedule) last() *arrivalSegment { return &s.segments[len(s.segm
 // rate returns the current arrivals per second.
 func (s *arrivalSchedule) rate() float64 { return s.last().rate }
 
-// setRate changes the rate at now: the arrivals due by now keep their
-// times; the next one is due one new interval after the last one due, but
-// not before now.
+// setRate changes the rate at now. The arrivals due by now keep their
+// times; the part of the next one accumulated so far carries over, so a
+// rate that changes every second, a slow ramp, yields the arrivals its
+// integral says.
 func (s *arrivalSchedule) setRate(now time.Time, perSecond float64) {
-	perSecond = max(perSecond, 0)
+	perSecond = clampRate(perSecond)
 	g := s.last()
-	if perSecond == g.rate {
+	if perSecond == g.rate || now.Before(g.begin) {
 		return
 	}
-	first := g.dueBy(now)
-	start := now
-	if g.rate > 0 && first > g.first && perSecond > 0 {
-		start = g.at(first - 1).Add(time.Duration(float64(time.Second) / perSecond))
-		if start.Before(now) {
-			start = now
-		}
-	}
+	acc := g.accumulated(now)
+	first := g.first + int64(whole(acc))
 	g.end = first
-	s.segments = append(s.segments, arrivalSegment{start: start, first: first, end: -1, rate: perSecond})
+	s.segments = append(s.segments, arrivalSegment{begin: now, phase: max(acc-whole(acc), 0), first: first, end: -1, rate: perSecond})
 	s.prune()
 }
 
 // dueBy returns the number of the first arrival not due by t.
 func (s *arrivalSchedule) dueBy(t time.Time) int64 {
 	for i := len(s.segments) - 1; i >= 0; i-- {
-		if g := &s.segments[i]; !t.Before(g.start) {
+		if g := &s.segments[i]; !t.Before(g.begin) {
 			return g.dueBy(t)
 		}
 	}
@@ -202,7 +228,7 @@ func (s *arrivalSchedule) end(now time.Time, starved bool) {
 	s.prune()
 }
 
-// arrivals runs the open model for a pool: it hands due iterations to
+// openModel runs the open model for a pool: it hands due iterations to
 // free users and records their times from the scheduled start.
 type openModel struct {
 	mu      sync.Mutex
@@ -210,13 +236,15 @@ type openModel struct {
 	free    []*userRun // users waiting for an iteration; userRun.freeSlot is the index
 	started int64
 	ended   bool
-	kick    chan struct{} // wakes run: a user became free, or the rate changed
+	// droppedBefore is what the schedule had dropped at the last reset.
+	droppedBefore int64
+	kick          chan struct{} // wakes run: a user became free, or the rate changed
 
 	collector *stats.Collector // each iteration's time from its scheduled start, per task
 	reported  atomic.Int64     // dropped iterations already in a report
 }
 
-// newArrivals returns the open model at perSecond from start.
+// newOpenModel returns the open model at perSecond from start.
 func newOpenModel(start time.Time, perSecond float64) *openModel {
 	return &openModel{
 		sched:     newArrivalSchedule(start, perSecond, arrivalMaxWait),
@@ -370,6 +398,26 @@ type ArrivalCounts struct {
 	Waiting int64
 }
 
+// unstart takes back an iteration a user took but did not run (the
+// iteration budget was spent).
+func (a *openModel) unstart() {
+	a.mu.Lock()
+	a.started--
+	a.mu.Unlock()
+}
+
+// reset forgets the counts and times so far (--reset-stats), keeping the
+// schedule.
+func (a *openModel) reset(now time.Time) {
+	a.collector.Report(now)
+	a.mu.Lock()
+	a.started = 0
+	a.sched.dropLate(now)
+	a.droppedBefore = a.sched.dropped
+	a.mu.Unlock()
+	a.reported.Store(0)
+}
+
 // counts returns the counts at now.
 func (a *openModel) counts(now time.Time) ArrivalCounts {
 	a.mu.Lock()
@@ -378,7 +426,7 @@ func (a *openModel) counts(now time.Time) ArrivalCounts {
 	if !a.ended {
 		waiting = a.sched.waiting(now)
 	}
-	return ArrivalCounts{Rate: a.sched.rate(), Started: a.started, Dropped: a.sched.dropped, Waiting: waiting}
+	return ArrivalCounts{Rate: a.sched.rate(), Started: a.started, Dropped: a.sched.dropped - a.droppedBefore, Waiting: waiting}
 }
 
 // report returns the delta of the iterations' times since the last

@@ -79,37 +79,55 @@ func TestArrivalScheduleDropsLateIterations(t *testing.T) {
 }
 
 // TestArrivalScheduleRateChanges: iterations due before a change keep
-// their times; after it they follow the new rate; rate 0 stops arrivals.
+// their times; the part of the next one accumulated carries over to the
+// new rate; rate 0 stops arrivals.
 func TestArrivalScheduleRateChanges(t *testing.T) {
 	s := newArrivalSchedule(at(0), 10, 10*time.Second)
-	s.setRate(at(250), 20) // 0, 100, 200 due; the next one 50 ms after 200
-	wantDue := []int{0, 100, 200, 250, 300, 350}
+	// By 250 ms: 0, 100 and 200 due, and half of the next; at 20/s the
+	// other half takes 25 ms.
+	s.setRate(at(250), 20)
+	wantDue := []int{0, 100, 200, 275, 325, 375}
 	for _, w := range wantDue {
 		due, ok := s.take(at(1000))
 		if !ok || !due.Equal(at(w)) {
 			t.Fatalf("took %v (ok %v), want %d ms", due.Sub(arrivalsT0), ok, w)
 		}
 	}
-	if next, ok := s.nextDue(at(1000)); !ok || !next.Equal(at(1050)) {
-		t.Errorf("next due %v, want 1050 ms", next.Sub(arrivalsT0))
+	if next, ok := s.nextDue(at(1000)); !ok || !next.Equal(at(1025)) {
+		t.Errorf("next due %v, want 1025 ms", next.Sub(arrivalsT0))
 	}
 	s.setRate(at(1000), 0)
 	if _, ok := s.nextDue(at(5000)); ok {
 		t.Error("rate 0 has a next arrival")
 	}
-	// Due by 1 s: 3 at 10/s, then 250..1000 ms at 20/s = 16; 6 taken.
-	if got := s.waiting(at(5000)); got != 13 {
-		t.Errorf("waiting = %d, want 13", got)
+	// Due by 1 s: 3 at 10/s, then 275..975 ms at 20/s = 15; 6 taken.
+	if got := s.waiting(at(5000)); got != 12 {
+		t.Errorf("waiting = %d, want 12", got)
 	}
+	// Half an arrival was accumulated at 1 s (0.5 + 0.75 s × 20 = 15.5):
+	// at 1/s from 6 s the next is due at 6.5 s.
 	s.setRate(at(6000), 1)
-	if due, _ := s.nextDue(at(5999)); !due.Equal(at(6000)) {
-		t.Errorf("restart due %v, want 6000 ms", due.Sub(arrivalsT0))
+	if due, _ := s.nextDue(at(6000)); !due.Equal(at(6500)) {
+		t.Errorf("restart due %v, want 6500 ms", due.Sub(arrivalsT0))
 	}
-	if got := s.dueBy(at(8000)) - s.dueBy(at(5000)); got != 3 {
-		t.Errorf("arrivals due from 6 s to 8 s at 1/s = %d, want 3", got)
+	if got := s.dueBy(at(8600)) - s.dueBy(at(5000)); got != 3 {
+		t.Errorf("arrivals due from 6 s to 8.6 s at 1/s = %d, want 3", got)
 	}
 	if len(s.segments) > 3 {
 		t.Errorf("%d segments kept", len(s.segments))
+	}
+}
+
+// TestArrivalScheduleSlowRamp: a rate that changes every second along a
+// ramp from 0 to 0.1/s over 10 minutes yields the ramp's integral, 30
+// iterations, not one a change.
+func TestArrivalScheduleSlowRamp(t *testing.T) {
+	s := newArrivalSchedule(at(0), 0, time.Hour)
+	for sec := 0; sec < 600; sec++ {
+		s.setRate(at(sec*1000), 0.1*float64(sec)/600)
+	}
+	if got := s.dueBy(at(600_000)); got < 29 || got > 31 {
+		t.Errorf("%d iterations due over the ramp, want 30", got)
 	}
 }
 

@@ -20,6 +20,7 @@ type UserClass struct {
 	wait       WaitTime
 	newUser    func() User
 	options    []option
+	hooks      []*Hooks
 	perUser    bool // ConnectionPerUser
 }
 

@@ -297,6 +297,8 @@ func (cfg *config) checkLoadModel() error {
 		return err
 	}
 	switch {
+	case cfg.ArrivalRate > 0 && (cfg.ArrivalRate < minArrivalRate || cfg.ArrivalRate > maxArrivalRate):
+		return fmt.Errorf("--arrival-rate %v out of range %g-%g", cfg.ArrivalRate, minArrivalRate, maxArrivalRate)
 	case cfg.MaxRPS > 0 && cfg.ArrivalRate > 0:
 		return errors.New("--max-rps and --arrival-rate exclude each other: the arrival rate is the rate")
 	case (cfg.MasterHost != "" || cfg.Worker) && (cfg.ArrivalRate > 0 || cfg.Iterations > 0 || cfg.Stages != nil):
@@ -439,10 +441,17 @@ func flagError(err error) error {
 	return errors.New(strings.Join(fields, ""))
 }
 
+// maxRunTime is the longest duration an option takes: a hundred years,
+// well inside time.Duration.
+const maxRunTime = 100 * 365 * 24 * time.Hour
+
 // parseRunTime reads a duration the way Locust's --run-time does: 90, 90s,
 // 5m, 1h30m.
 func parseRunTime(s string) (time.Duration, error) {
 	if n, err := strconv.ParseFloat(s, 64); err == nil {
+		if math.Abs(n) > maxRunTime.Seconds() || math.IsNaN(n) {
+			return 0, fmt.Errorf("%q is too long: at most %v", s, maxRunTime)
+		}
 		return time.Duration(n * float64(time.Second)), nil
 	}
 	d, err := time.ParseDuration(s)

@@ -9,44 +9,119 @@ package worker
 // (a nested task set's own tasks count, entering the set does not).
 
 import (
+	"container/list"
 	"math"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
 )
 
-// rateCap caps task iterations per second over all the pool's users, with
-// a token bucket of one token: iterations are spaced 1/R apart rather
-// than bunched at the start of each second.
+// rateCap caps task iterations per second over all the pool's users.
+// Users wait for their turn in a line, first come first served, and one
+// dispatcher hands out turns as a token bucket (golang.org/x/time/rate)
+// allows them: spaced 1/R apart, with a burst of 10 ms of turns so that a
+// late dispatcher loses none. A user that stops while it waits leaves the
+// line, so no turn is held by a user that is gone. The dispatcher runs
+// only while users wait.
 type rateCap struct {
 	limiter *rate.Limiter
+	submit  func(*userRun) // starts a user on an executor
+
+	mu      sync.Mutex
+	line    list.List // of *userRun, oldest first
+	running bool      // a dispatcher runs
 }
 
-// newRateCap returns a cap of perSecond iterations a second; 0 or less
-// means no cap.
-func newRateCap(perSecond float64) *rateCap {
-	return &rateCap{limiter: rate.NewLimiter(capLimit(perSecond), 1)}
+// newRateCap returns a cap of perSecond iterations a second.
+func newRateCap(perSecond float64, submit func(*userRun)) *rateCap {
+	return &rateCap{limiter: rate.NewLimiter(capLimit(perSecond), capBurst(perSecond)), submit: submit}
 }
 
 // capLimit is rate's form of perSecond: no limit for 0 or less.
 func capLimit(perSecond float64) rate.Limit {
-	if perSecond <= 0 || math.IsInf(perSecond, 1) {
+	if !(perSecond > 0) || math.IsInf(perSecond, 1) {
 		return rate.Inf
 	}
 	return rate.Limit(perSecond)
 }
 
+// capBurst is 10 ms of turns, at least one.
+func capBurst(perSecond float64) int {
+	if !(perSecond > 0) || perSecond > 1e9 {
+		return 1
+	}
+	return max(1, int(math.Ceil(perSecond/100)))
+}
+
 // set changes the cap from now on.
 func (c *rateCap) set(now time.Time, perSecond float64) {
 	c.limiter.SetLimitAt(now, capLimit(perSecond))
+	c.limiter.SetBurstAt(now, capBurst(perSecond))
 }
 
-// delay reserves one iteration at now and returns how long the user must
-// wait before running it. The reservation is kept even if the user is
-// stopped meanwhile: the cap may then run slightly under R, never over.
-func (c *rateCap) delay(now time.Time) time.Duration {
-	return c.limiter.ReserveN(now, 1).DelayFrom(now)
+// wait puts r in the line and reports whether its executor is free. A
+// user asked to stop meanwhile goes on at once (false), as
+// userRun.sleep does.
+func (c *rateCap) wait(r *userRun) (free bool) {
+	c.mu.Lock()
+	r.state.Store(userWaiting)
+	r.inLine = c.line.PushBack(r)
+	if !c.running {
+		c.running = true
+		go c.dispatch()
+	}
+	c.mu.Unlock()
+	if r.stopping.Load() && r.state.CompareAndSwap(userWaiting, userRunning) {
+		c.leave(r)
+		return false
+	}
+	return true
+}
+
+// leave takes r out of the line, if it is there.
+func (c *rateCap) leave(r *userRun) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if r.inLine != nil {
+		c.line.Remove(r.inLine)
+		r.inLine = nil
+	}
+}
+
+// dispatch hands out turns while users wait.
+func (c *rateCap) dispatch() {
+	for {
+		now := time.Now()
+		turn := c.limiter.ReserveN(now, 1)
+		if d := turn.DelayFrom(now); d > 0 {
+			time.Sleep(d)
+		}
+		r := c.next()
+		if r == nil {
+			turn.Cancel() // the line emptied: the turn goes back
+			return
+		}
+		r.capTurn = true
+		c.submit(r)
+	}
+}
+
+// next takes the first user of the line that is still waiting; nil, and
+// the dispatcher's end, when none is.
+func (c *rateCap) next() *userRun {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for e := c.line.Front(); e != nil; e = c.line.Front() {
+		r := c.line.Remove(e).(*userRun)
+		r.inLine = nil
+		if r.state.CompareAndSwap(userWaiting, userRunning) {
+			return r
+		}
+	}
+	c.running = false
+	return nil
 }
 
 // iterationBudget ends the test after a fixed number of iterations over
@@ -84,16 +159,16 @@ type loadModel struct {
 func (p *pool) model() *loadModel { return p.load.Load() }
 
 // setMaxRPS caps the pool's task iterations per second from now on; 0
-// removes the cap.
+// removes the cap (users waiting for a turn get theirs at once).
 func (p *pool) setMaxRPS(now time.Time, perSecond float64) {
 	p.modelMu.Lock()
 	defer p.modelMu.Unlock()
 	m := *p.model()
 	if m.cap == nil {
-		if perSecond <= 0 {
+		if !(perSecond > 0) {
 			return
 		}
-		m.cap = newRateCap(perSecond)
+		m.cap = newRateCap(perSecond, p.submit)
 	} else {
 		m.cap.set(now, perSecond)
 	}
@@ -117,15 +192,6 @@ func (p *pool) setArrivals(a *openModel) {
 	m := *p.model()
 	m.arrivals = a
 	p.load.Store(&m)
-}
-
-// pace returns how long a user must wait before its next iteration for
-// the rate cap; 0 runs it now.
-func (m *loadModel) pace(now time.Time) time.Duration {
-	if m.cap == nil {
-		return 0
-	}
-	return m.cap.delay(now)
 }
 
 // claim reports whether the next iteration may run under the budget.

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -282,15 +283,8 @@ func TestStagesFollowTheRamp(t *testing.T) {
 			continue
 		}
 		samples++
-		worst = max(worst, abs(float64(live.Load())-ideal))
+		worst = max(worst, math.Abs(float64(live.Load())-ideal))
 	}
-}
-
-func abs(x float64) float64 {
-	if x < 0 {
-		return -x
-	}
-	return x
 }
 
 // TestShapeFuncClasses: a Go shape that starts 6 users of all classes,

@@ -86,22 +86,31 @@ func (s *session) queueReportLocked(now time.Time, m protocol.StatsMessage) {
 // sendReport hands body to the transport; p stays pending until the
 // transport reports it written, and is sent again if it was dropped.
 func (s *session) sendReport(p *pendingReport, body []byte) error {
-	p.state.Store(reportInFlight)
+	err := s.sendTracked(&p.state, body)
+	if err != nil {
+		s.logger.Debug("statistics report not sent yet", "err", err)
+	}
+	return err
+}
+
+// sendTracked hands body to the transport and keeps state (reportUnsent,
+// reportInFlight, reportWritten) as the transport tells what became of it.
+func (s *session) sendTracked(state *atomic.Int32, body []byte) error {
+	state.Store(reportInFlight)
 	var err error
 	if t, ok := s.conn.(protocol.SendTracker); ok {
 		err = t.SendTracked(body, func(written bool) {
 			if written {
-				p.state.Store(reportWritten)
+				state.Store(reportWritten)
 			} else {
-				p.state.Store(reportUnsent)
+				state.Store(reportUnsent)
 			}
 		})
 	} else if err = s.conn.Send(body); err == nil {
-		p.state.Store(reportWritten) // a transport that cannot tell
+		state.Store(reportWritten) // a transport that cannot tell
 	}
 	if err != nil {
-		p.state.Store(reportUnsent)
-		s.logger.Debug("statistics report not sent yet", "err", err)
+		state.Store(reportUnsent)
 	}
 	return err
 }

@@ -5,6 +5,7 @@ package worker
 // panics are reported. Users run in userloop.go; their tasks are taskset.go's.
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/golocust/golocust/protocol"
 	"github.com/golocust/golocust/stats"
 )
 
@@ -58,11 +60,17 @@ type pool struct {
 	running     map[string][]*userRun // guarded by mu; change with setRunningLocked
 	leaving     map[*userRun]struct{} // asked to stop, not yet exited
 	host        string
+	updates     map[string]classUpdate // by class name
 	stopTimeout time.Duration
 	tags        tagFilter
 	stopTest    func()
 	nextID      uint64
 	users       sync.WaitGroup
+
+	listen    func(stats.Sample)                 // every recorded request (Hooks.Request); nil: none
+	messenger func(protocol.CustomMessage) error // SendMessage's way out; nil: none
+
+	whenEmpty atomic.Pointer[func()] // called when the last running user exits (loadmodel.go)
 
 	modelMu sync.Mutex                // serializes changes of load
 	load    atomic.Pointer[loadModel] // rate cap, iteration budget, open model (loadmodel.go)
@@ -89,7 +97,7 @@ type userRun struct {
 	// Owned by the executor running the user:
 	frames   []setFrame  // the sets the user is in, its own tasks first; nil before it began
 	frameBuf [1]setFrame // frames' room for users that never enter a nested set
-	due      *taskNode   // a task picked before a pause for the rate cap (loadmodel.go)
+	capTurn  bool        // the rate cap gave the user its turn for the next task (loadmodel.go)
 	arrival  time.Time   // when the open model's iteration the user runs was due; zero: none (arrivals.go)
 	begun    bool        // the user's first step has run (begin)
 	done     bool        // the user has ended (exit ran)
@@ -100,14 +108,23 @@ type userRun struct {
 	exited   bool      // the user has ended (or is about to)
 	stopWait *stopWait // the stopRuns waiting for this user, if any
 
-	freeSlot int // index in arrivals.free, -1 when not there; guarded by arrivals.mu
+	freeSlot int           // index in openModel.free, -1 when not there; guarded by openModel.mu
+	inLine   *list.Element // in the rate cap's line; guarded by rateCap.mu
 }
 
 // userConfig is what users started by one setTarget share: the host their
 // HTTP clients use and the tag filter that selects their tasks.
 type userConfig struct {
-	host string
-	tags tagFilter
+	host  string
+	tags  tagFilter
+	tasks []string // the names of the only top-level tasks to run; nil: all
+}
+
+// classUpdate is what a master's update_user_class changed of a class,
+// for the users started after it (session_userclass.go).
+type classUpdate struct {
+	host  string   // "": unchanged
+	tasks []string // nil: unchanged
 }
 
 // stopWait counts the users one stopRuns waits for.
@@ -159,17 +176,28 @@ func (p *pool) setStopTest(f func()) {
 	p.stopTest = f
 }
 
-// requestStopTest is StopTest's way into the pool.
+// requestStopTest is StopTest's way into the pool; class is nil from a
+// hook.
 func (p *pool) requestStopTest(class *UserClass) {
 	p.mu.Lock()
 	f := p.stopTest
 	p.mu.Unlock()
+	who := "a hook"
+	if class != nil {
+		who = class.name
+	}
 	if f == nil {
-		p.logger.Error("a user asked to stop the test, but this runner cannot; ignoring", "class", class.name)
+		p.logger.Error("a user asked to stop the test, but this runner cannot; ignoring", "class", who)
 		return
 	}
-	p.logger.Info("a user asked to stop the test", "class", class.name)
+	p.logger.Info("a user asked to stop the test", "class", who)
 	go f()
+}
+
+// hookContext returns ctx as a context for hooks and message handlers: one
+// that SendMessage, Record (with id 0's recorder) and StopTest work with.
+func (p *pool) hookContext(ctx context.Context) context.Context {
+	return &userEnv{Context: ctx, recorder: p.collector.Recorder(0), listen: p.listen, pool: p}
 }
 
 // setTarget starts and stops users until each class runs exactly the
@@ -338,6 +366,16 @@ func (p *pool) counts() map[string]int64 {
 	return out
 }
 
+// running0 reports whether no user runs.
+func (p *pool) running0() bool {
+	for _, n := range p.live {
+		if n.Load() > 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // waitWithin waits at most d for every user ever started to end. Users
 // whose task ignores its cancelled context must not keep a worker or a
 // test from ending: it logs them and reports false.
@@ -358,7 +396,7 @@ func (p *pool) waitWithin(d time.Duration) bool {
 func (p *pool) startOneLocked(class *UserClass, config *userConfig) {
 	p.nextID++
 	r := &userRun{
-		userEnv:  userEnv{id: p.nextID, class: class, recorder: p.collector.Recorder(p.nextID), pool: p},
+		userEnv:  userEnv{id: p.nextID, class: class, recorder: p.collector.Recorder(p.nextID), listen: p.listen, pool: p},
 		config:   config,
 		listed:   true,
 		freeSlot: -1,
@@ -460,7 +498,7 @@ func (r *userRun) prepare() prepared {
 	if r.onStart() {
 		return prepareStop
 	}
-	if err := compile(&r.tasks, r.userTasks(), &r.config.tags); err != nil {
+	if err := compile(&r.tasks, selectTasks(r.userTasks(), r.config.tasks), &r.config.tags); err != nil {
 		r.idle(err)
 		return preparePark
 	}
@@ -512,8 +550,10 @@ func (r *userRun) exit() {
 	r.cancel()
 	r.pause.Stop()
 	p := r.pool
-	if a := p.model().arrivals; a != nil {
-		a.remove(r)
+	if m := p.model(); m.arrivals != nil {
+		m.arrivals.remove(r)
+	} else if m.cap != nil {
+		m.cap.leave(r)
 	}
 	p.mu.Lock()
 	if r.listed {
@@ -526,6 +566,9 @@ func (r *userRun) exit() {
 	}
 	p.mu.Unlock()
 	p.users.Done()
+	if f := p.whenEmpty.Load(); f != nil && p.running0() {
+		(*f)()
+	}
 }
 
 func (p *pool) newUser(class *UserClass) (user User, err error) {

@@ -20,7 +20,16 @@ type userEnv struct {
 	id              uint64
 	class           *UserClass
 	recorder        stats.Recorder
+	listen          func(stats.Sample) // Hooks.Request; nil: none
 	pool            *pool
+}
+
+// record adds s to the statistics and shows it to the request listener.
+func (env *userEnv) record(s stats.Sample) {
+	env.recorder.Record(s)
+	if env.listen != nil {
+		env.listen(s)
+	}
 }
 
 type envKey struct{}
@@ -47,7 +56,7 @@ func envFrom(ctx context.Context) *userEnv {
 // exception. Outside a user's context Record records nothing.
 func Record(ctx context.Context, method, name string, elapsed time.Duration, size int64, err error) error {
 	if env := envFrom(ctx); env != nil {
-		env.recorder.Record(stats.Sample{Method: method, Name: name, Duration: elapsed, Size: size, Err: err, At: time.Now()})
+		env.record(stats.Sample{Method: method, Name: name, Duration: elapsed, Size: size, Err: err, At: time.Now()})
 	}
 	if err == nil {
 		return nil

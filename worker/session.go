@@ -117,10 +117,15 @@ type session struct {
 	finished  chan *job     // jobs say here that they are done
 	loopExit  chan struct{} // closed when the loop returns: jobs stop saying so
 
-	statsMu    sync.Mutex
-	pending    []*pendingReport // until written; see pending.go
-	dropped    int64            // requests of reports that could not be encoded
-	lastReport time.Time        // the time of the latest report, which no later one precedes
+	statsMu         sync.Mutex
+	pending         []*pendingReport  // until written; see pending.go
+	outbox          []*pendingMessage // custom messages until written; see session_custom.go
+	refusedMessages int64             // custom messages refused while the outbox was full
+
+	hooks      *testHooks    // the test's start and stop hooks
+	messages   *messageQueue // custom messages from the master, for their handlers
+	dropped    int64         // requests of reports that could not be encoded
+	lastReport time.Time     // the time of the latest report, which no later one precedes
 
 	// acked mirrors registered for the reports goroutine: reports go out
 	// only to a master that has registered this worker (pending.go).
@@ -297,6 +302,7 @@ func (s *session) finish(within time.Duration) {
 		<-s.job.done
 	}
 	s.stopUsersBounded(within)
+	s.stopHooksBounded(stopHookBound)
 	s.finalReport(time.Now())
 	s.logHeartbeatGaps()
 }
@@ -374,6 +380,7 @@ func (s *session) reportStats(now time.Time) {
 	rep, counts := s.collector.Report(now), s.pool.counts()
 	logStatus(s.logger, s.currentState(), counts, rep)
 	s.queueReportLocked(now, statsMessage(rep, counts))
+	s.flushOutboxLocked()
 }
 
 func maxTime(a, b time.Time) time.Time {

@@ -63,7 +63,10 @@ func (s *session) startJob(kind jobKind, work func(ctx context.Context)) {
 func (s *session) stopUsers() {
 	s.resumeBy = time.Time{}
 	s.setState(stateReady)
-	s.startJob(jobReset, func(ctx context.Context) { s.pool.stopAllWithin(ctx, -1) })
+	s.startJob(jobReset, func(ctx context.Context) {
+		s.pool.stopAllWithin(ctx, -1)
+		s.hooks.stop(ctx)
+	})
 }
 
 // hasUsers reports whether users run or are being started.

@@ -50,7 +50,11 @@ func (s *session) onBody(now time.Time, body []byte) *ending {
 		s.onReconnect(now)
 	case protocol.MasterHeartbeatMessage:
 		s.masterBeat = now
-	case protocol.SpawningCompleteMessage, protocol.UpdateUserClassMessage:
+	case protocol.CustomMessage:
+		s.onCustom(now, m)
+	case protocol.UpdateUserClassMessage:
+		s.onUpdateUserClass(now, m)
+	case protocol.SpawningCompleteMessage:
 		// Newer masters send these; nothing here depends on them.
 	default:
 		s.warnLimited(now, "type:"+env.Message.Type(), "ignoring a message of unknown type from the master",
@@ -108,7 +112,8 @@ func (s *session) onSpawn(now time.Time, m protocol.SpawnMessage) {
 	spread := spawnStepSpread(s.lastSpawn, m.Seconds())
 	s.lastSpawn = m.Seconds()
 	s.applySpawnOptions(m)
-	if s.currentState() == stateReady { // a new test: the caps on rows start afresh
+	newTest := s.currentState() == stateReady
+	if newTest { // the caps on rows start afresh
 		s.collector.NewTest()
 	}
 	s.setState(stateSpawning)
@@ -117,7 +122,7 @@ func (s *session) onSpawn(now time.Time, m protocol.SpawnMessage) {
 	if !s.fdWarned {
 		s.fdWarned = warnFileLimit(s.logger, s.pool.ownConnectionUsers(target))
 	}
-	s.startJob(jobSpawn, func(ctx context.Context) { s.pool.setTargetOver(ctx, target, spread) })
+	s.startJob(jobSpawn, s.spawnWork(newTest, target, spread))
 }
 
 // onStop stops every user; the job's end says client_stopped.
@@ -128,7 +133,10 @@ func (s *session) onStop(now time.Time) {
 		return
 	}
 	s.logger.Info("the master asked to stop")
-	s.startJob(jobStop, func(ctx context.Context) { s.pool.stopAll(ctx) })
+	s.startJob(jobStop, func(ctx context.Context) {
+		s.pool.stopAll(ctx)
+		s.hooks.stop(ctx)
+	})
 }
 
 // onReconnect obeys the master's reconnect: a new connection with the
@@ -198,17 +206,22 @@ func (s *session) applySpawnOptions(m protocol.SpawnMessage) {
 // when its locustfile declares the option.
 const maxRPSOption = "max_rps"
 
-// applyMaxRPS takes the master's --max-rps: a number (0 or None: no cap)
-// capping this worker's iterations per second.
+// applyMaxRPS takes the master's --max-rps: a number capping this
+// worker's iterations per second. 0, None or "" is the option's default,
+// not a value: the worker's own --max-rps (Worker.MaxRPS) stays.
 func (s *session) applyMaxRPS(v any) {
 	var perSecond float64
 	switch v := v.(type) {
 	case nil:
+		return
 	case int64:
 		perSecond = float64(v)
 	case float64:
 		perSecond = v
 	case string:
+		if v == "" {
+			return
+		}
 		n, err := strconv.ParseFloat(v, 64)
 		if err != nil {
 			s.logger.Error("ignoring the master's --max-rps: not a number", "value", v)
@@ -221,6 +234,9 @@ func (s *session) applyMaxRPS(v any) {
 	}
 	if math.IsNaN(perSecond) || perSecond < 0 {
 		s.logger.Error("ignoring the master's --max-rps: negative or not a number", "value", v)
+		return
+	}
+	if perSecond == 0 {
 		return
 	}
 	if s.warnOnce(fmt.Sprintf("max_rps %v", perSecond)) {

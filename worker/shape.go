@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -126,6 +127,9 @@ func ParseStages(s string) (Stages, error) {
 		if dur < 0 || target < 0 {
 			return nil, fmt.Errorf("stage %q: duration and target must not be negative", part)
 		}
+		if st.total() > maxRunTime-dur {
+			return nil, fmt.Errorf("the stages last longer than %v", maxRunTime)
+		}
 		st = append(st, Stage{Duration: dur, Target: target})
 	}
 	if st.total() <= 0 {
@@ -148,23 +152,28 @@ func (st Stages) total() time.Duration {
 const shapeInterval = time.Second
 
 // shapeStep returns where one tick of length interval moves users from
-// current for tick, and over how long the moved users start: at most
-// SpawnRate*interval users (all of them at rate 0), spread over the time
-// the spawn rate gives them.
-func shapeStep(current int, tick ShapeTick, interval time.Duration) (users int, over time.Duration) {
+// current for tick, over how long the moved users start, and the part of
+// a user the spawn rate owes the next tick: SpawnRate*interval users a
+// tick (plus what earlier ticks owed), all of them at rate 0 or an
+// infinite rate, so that a ramp slower than a user a tick follows its
+// line.
+func shapeStep(current int, tick ShapeTick, interval time.Duration, owed float64) (users int, over time.Duration, carry float64) {
 	target := max(tick.Users, 0)
-	if tick.SpawnRate <= 0 || target == current {
-		return target, 0
+	if !(tick.SpawnRate > 0) || tick.SpawnRate*interval.Seconds() >= float64(math.MaxInt32) || target == current {
+		return target, 0, 0
 	}
-	step := max(int(math.Round(tick.SpawnRate*interval.Seconds())), 1)
+	budget := tick.SpawnRate*interval.Seconds() + owed
+	step := int(math.Floor(budget))
 	diff := target - current
 	if diff > step {
 		diff = step
 	} else if diff < -step {
 		diff = -step
+	} else {
+		budget = float64(absInt(diff)) // reached: nothing owed
 	}
-	moved := math.Abs(float64(diff))
-	return current + diff, min(time.Duration(moved/tick.SpawnRate*float64(time.Second)), interval)
+	moved := float64(absInt(diff))
+	return current + diff, min(time.Duration(moved/tick.SpawnRate*float64(time.Second)), interval), budget - moved
 }
 
 // shapeRun is one standalone run driven by a shape.
@@ -175,6 +184,8 @@ type shapeRun struct {
 	open     *openModel // nil: closed model
 	rates    Stages     // with open and --stages: the rate's stages (users stay at poolSize)
 	poolSize int
+	poolRate float64 // the spawn rate of the open model's pool
+	onUsers  func(map[string]int64)
 	logger   *slog.Logger
 	interval time.Duration
 }
@@ -184,7 +195,7 @@ type shapeRun struct {
 // class at the end.
 func (sr *shapeRun) run(ctx context.Context, stop func()) map[string]int64 {
 	start := time.Now()
-	current := 0
+	current, owed := 0, 0.0
 	counts := classCounts(sr.classes, 0)
 	for k := 0; ; k++ {
 		elapsed := time.Since(start)
@@ -197,11 +208,16 @@ func (sr *shapeRun) run(ctx context.Context, stop func()) map[string]int64 {
 		if sr.open != nil {
 			sr.open.setRate(time.Now(), tick.ArrivalRate)
 		}
-		users, over := shapeStep(current, tick, sr.interval)
+		var users int
+		var over time.Duration
+		users, over, owed = shapeStep(current, tick, sr.interval, owed)
 		if users != current || k == 0 {
 			counts = shapeCounts(sr.classes, tick.Classes, users)
 			sr.pool.setTargetOver(ctx, counts, over)
 			current = users
+			if sr.onUsers != nil {
+				sr.onUsers(sr.pool.counts())
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -212,18 +228,26 @@ func (sr *shapeRun) run(ctx context.Context, stop func()) map[string]int64 {
 }
 
 // tick asks the shape, or with the open model and stages, the rate's
-// stages.
-func (sr *shapeRun) tick(elapsed time.Duration) (ShapeTick, bool) {
+// stages. A shape that panics ends the test: the panic is logged.
+func (sr *shapeRun) tick(elapsed time.Duration) (tick ShapeTick, ok bool) {
 	if sr.rates != nil {
 		rate, ok := sr.rates.value(elapsed)
-		return ShapeTick{Users: sr.poolSize, ArrivalRate: rate}, ok
+		return ShapeTick{Users: sr.poolSize, SpawnRate: sr.poolRate, ArrivalRate: rate}, ok
 	}
+	defer func() {
+		if v := recover(); v != nil {
+			sr.logger.Error("the shape's Tick panicked; ending the test", "panic", fmt.Sprint(v), "stack", string(recovered(v).stack))
+			tick, ok = ShapeTick{}, false
+		}
+	}()
 	return sr.shape.Tick(elapsed)
 }
 
 // shapeCounts returns the users per class of all for n users of the
 // classes only (all of them when only is empty): the others get none.
+// Classes of only that are nil or not in the run are left out.
 func shapeCounts(all, only []*UserClass, n int) map[string]int64 {
+	only = slices.DeleteFunc(slices.Clone(only), func(c *UserClass) bool { return c == nil || !slices.Contains(all, c) })
 	if len(only) == 0 {
 		return classCounts(all, n)
 	}
@@ -232,4 +256,11 @@ func shapeCounts(all, only []*UserClass, n int) map[string]int64 {
 		counts[name] = c
 	}
 	return counts
+}
+
+func absInt(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
 }

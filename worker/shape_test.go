@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -12,20 +13,26 @@ func TestShapeStep(t *testing.T) {
 	for _, tc := range []struct {
 		current int
 		tick    ShapeTick
+		owed    float64
 		users   int
 		over    time.Duration
+		carry   float64
 	}{
-		{0, ShapeTick{Users: 50, SpawnRate: 10}, 10, time.Second},
-		{45, ShapeTick{Users: 50, SpawnRate: 10}, 50, 500 * time.Millisecond},
-		{50, ShapeTick{Users: 0, SpawnRate: 10}, 40, time.Second},
-		{50, ShapeTick{Users: 50, SpawnRate: 10}, 50, 0},
-		{0, ShapeTick{Users: 500}, 500, 0},
-		{0, ShapeTick{Users: 5, SpawnRate: 0.5}, 1, time.Second}, // at least one user a tick
-		{3, ShapeTick{Users: -4, SpawnRate: 100}, 0, 30 * time.Millisecond},
+		{0, ShapeTick{Users: 50, SpawnRate: 10}, 0, 10, time.Second, 0},
+		{45, ShapeTick{Users: 50, SpawnRate: 10}, 0, 50, 500 * time.Millisecond, 0},
+		{50, ShapeTick{Users: 0, SpawnRate: 10}, 0, 40, time.Second, 0},
+		{50, ShapeTick{Users: 50, SpawnRate: 10}, 0, 50, 0, 0},
+		{0, ShapeTick{Users: 500}, 0, 500, 0, 0},
+		{0, ShapeTick{Users: 500, SpawnRate: math.Inf(1)}, 0, 500, 0, 0},
+		{0, ShapeTick{Users: 5, SpawnRate: 0.5}, 0, 0, 0, 0.5}, // half a user owed
+		{0, ShapeTick{Users: 5, SpawnRate: 0.5}, 0.5, 1, time.Second, 0},
+		{0, ShapeTick{Users: 10, SpawnRate: 2.5}, 0.5, 3, time.Second, 0},
+		{3, ShapeTick{Users: -4, SpawnRate: 100}, 0, 0, 30 * time.Millisecond, 0},
 	} {
-		users, over := shapeStep(tc.current, tc.tick, time.Second)
-		if users != tc.users || over != tc.over {
-			t.Errorf("shapeStep(%d, %+v) = %d over %v, want %d over %v", tc.current, tc.tick, users, over, tc.users, tc.over)
+		users, over, carry := shapeStep(tc.current, tc.tick, time.Second, tc.owed)
+		if users != tc.users || over != tc.over || math.Abs(carry-tc.carry) > 1e-9 {
+			t.Errorf("shapeStep(%d, %+v, owed %v) = %d over %v owing %v, want %d over %v owing %v",
+				tc.current, tc.tick, tc.owed, users, over, carry, tc.users, tc.over, tc.carry)
 		}
 	}
 }

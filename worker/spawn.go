@@ -215,6 +215,12 @@ func (p *pool) userConfigs(starts []classStart) map[*UserClass]*userConfig {
 		if c.host == "" {
 			c.host = s.class.host
 		}
+		if u, ok := p.updates[s.class.name]; ok {
+			if u.host != "" {
+				c.host = u.host
+			}
+			c.tasks = u.tasks
+		}
 		configs[s.class] = c
 	}
 	return configs

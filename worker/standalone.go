@@ -222,7 +222,12 @@ func (s *Standalone) Run(ctx context.Context) (*Result, error) {
 		runCtx, cancel = context.WithTimeout(runCtx, s.RunTime)
 		defer cancel()
 	}
+	r.stopRun = stopRun
 	r.pool.setStopTest(stopRun) // StopTest from a user ends the run
+	messagesCtx, stopMessages := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopMessages() // after finish: TestStop hooks may send messages
+	go r.messages.run(messagesCtx)
+	r.hooks.start(runCtx)
 	users := max(s.Users, 1)
 	r.logger.Info("starting test", "users", users, "spawn_rate", s.SpawnRate, "run_time", s.RunTime)
 	r.startLoadModel(runCtx, start, stopRun)
@@ -248,8 +253,11 @@ type standaloneRun struct {
 	totals     *stats.Totals
 	csv        *csvFiles // nil without CSVPrefix
 	exceptions exceptionLog
+	stopRun    func() // ends the run
+	hooks      *testHooks
+	messages   *messageQueue
 	open       *openModel    // nil: the closed model
-	arrivals   *stats.Totals // the open model's rows; nil with open
+	arrivals   *stats.Totals // the open model's rows; nil without open
 }
 
 // start checks the classes and options and makes the run's pool and CSV
@@ -277,6 +285,7 @@ func (s *Standalone) start() (*standaloneRun, error) {
 	raiseFileLimit(r.logger)
 	r.pool = newPool(classes, r.collector, r.logger, r.exceptions.add)
 	r.pool.setHTTP(httpOpts)
+	r.setHooks()
 	warnFileLimit(r.logger, r.pool.ownConnectionUsers(classCounts(s.Classes, max(s.Users, 1))))
 	r.pool.configure(s.Host, s.StopTimeout, tagFilter{include: s.Tags, exclude: s.ExcludeTags})
 	if s.CSVPrefix != "" {
@@ -303,14 +312,18 @@ func (r *standaloneRun) loop(ctx context.Context, rampDone <-chan map[string]int
 		select {
 		case <-ctx.Done():
 			if rampDone != nil {
-				spawned = <-rampDone
+				select {
+				case spawned = <-rampDone:
+				case <-time.After(stopGrace):
+					r.logger.Warn("the ramp or the shape did not return after the test ended; going on without it", "waited", stopGrace)
+				}
 			}
 			return spawned
 		case spawned = <-rampDone:
 			rampDone = nil
+			r.rampFinished()
 			if r.ResetStats && ctx.Err() == nil && !r.shaped() { // not when the ramp was cut short, nor at a shape's end
-				r.totals.Merge(r.collector.Report(time.Now()))
-				r.totals.Reset()
+				r.resetStats(time.Now())
 				r.logger.Info("resetting stats")
 			}
 		case now := <-printTicker.C:
@@ -343,11 +356,14 @@ func orDefault(d, def time.Duration) time.Duration {
 // and the summary, and returns the result.
 func (r *standaloneRun) finish(start time.Time, spawned map[string]int64) *Result {
 	r.logger.Info("stopping users", "stop_timeout", r.StopTimeout)
+	r.pool.whenEmpty.Store(nil) // the end stops every user
 	if r.open != nil {
 		r.open.stop(time.Now()) // no iteration starts after the test's end
 	}
 	r.pool.stopAll(context.Background())
 	r.pool.waitWithin(stopGrace) // stopping gave up on stuck users already
+	r.hooks.stop(context.Background())
+	r.messages.waitHandled(context.Background(), r.messages.mark(), stopGrace) // what users and hooks sent
 	end := time.Now()
 	r.merge(end)
 	res := &Result{Stats: r.totals, Duration: end.Sub(start), Exceptions: r.exceptions.list(), Users: spawned, Arrivals: r.arrivals}

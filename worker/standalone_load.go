@@ -1,6 +1,6 @@
 package worker
 
-// This file owns a standalone run's load model: checking the Standalone
+// This file owns a standalone run's load model and hooks: checking the Standalone
 // fields of the rate cap, the open model, the iteration budget, stages and
 // shapes; setting them on the pool (loadmodel.go, arrivals.go); and the
 // open model's part of the live table and summary. standalone.go owns the
@@ -14,6 +14,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/golocust/golocust/protocol"
 	"github.com/golocust/golocust/stats"
 )
 
@@ -26,6 +27,8 @@ func (s *Standalone) checkLoadModel() error {
 		return fmt.Errorf("worker: MaxRPS %v must be a number, not negative", s.MaxRPS)
 	case bad(s.ArrivalRate):
 		return fmt.Errorf("worker: ArrivalRate %v must be a number, not negative", s.ArrivalRate)
+	case s.ArrivalRate > 0 && (s.ArrivalRate < minArrivalRate || s.ArrivalRate > maxArrivalRate):
+		return fmt.Errorf("worker: ArrivalRate %v out of range %g-%g", s.ArrivalRate, minArrivalRate, maxArrivalRate)
 	case s.Iterations < 0:
 		return fmt.Errorf("worker: Iterations %d must not be negative", s.Iterations)
 	case s.MaxRPS > 0 && s.ArrivalRate > 0:
@@ -60,12 +63,32 @@ func (r *standaloneRun) startLoadModel(ctx context.Context, start time.Time, sto
 	}
 }
 
+// rampFinished ends a run with an iteration budget once no user is left:
+// users that all stopped themselves (ErrStopUser, a failed OnStart) must
+// not leave it waiting for iterations no one will run. The ramp is over,
+// so no user is coming.
+func (r *standaloneRun) rampFinished() {
+	if r.Iterations <= 0 {
+		return
+	}
+	end := func() {
+		r.logger.Warn("every user stopped before the iterations were done; ending the test",
+			"iterations", r.Iterations, "done", r.pool.model().iterations.finished.Load())
+		r.stopRun()
+	}
+	r.pool.whenEmpty.Store(&end)
+	if r.pool.running0() {
+		end()
+	}
+}
+
 // shapeRun returns the run's shape, or nil for the plain ramp.
 func (r *standaloneRun) shapeRun() *shapeRun {
 	if !r.shaped() {
 		return nil
 	}
-	sr := &shapeRun{shape: r.Shape, classes: r.Classes, pool: r.pool, open: r.open, poolSize: max(r.Users, 1), logger: r.logger, interval: shapeInterval}
+	sr := &shapeRun{shape: r.Shape, classes: r.Classes, pool: r.pool, open: r.open, poolSize: max(r.Users, 1), poolRate: r.SpawnRate,
+		onUsers: r.OnUsers, logger: r.logger, interval: shapeInterval}
 	if r.Shape == nil {
 		sr.shape = r.Stages
 		if r.open != nil {
@@ -77,6 +100,17 @@ func (r *standaloneRun) shapeRun() *shapeRun {
 
 // shaped reports whether a shape or stages drive the run.
 func (r *standaloneRun) shaped() bool { return r.Shape != nil || r.Stages != nil }
+
+// resetStats forgets what was measured so far (--reset-stats), the open
+// model's rows and counts too.
+func (r *standaloneRun) resetStats(now time.Time) {
+	r.merge(now)
+	r.totals.Reset()
+	if r.open != nil {
+		r.open.reset(now)
+		r.arrivals.Reset()
+	}
+}
 
 // merge takes the statistics recorded since the last merge.
 func (r *standaloneRun) merge(now time.Time) {
@@ -111,4 +145,17 @@ func writeArrivals(w io.Writer, t *stats.Totals, c ArrivalCounts, current bool) 
 	}
 	fmt.Fprintln(w)
 	return stats.WritePercentileTable(w, t, nil)
+}
+
+// setHooks gives the run its classes' hooks: the request listener, the
+// test's start and stop, and a message queue that SendMessage feeds, as
+// Locust's local runner hands messages to its own handlers.
+func (r *standaloneRun) setHooks() {
+	hooks := runHooks(r.Classes)
+	r.pool.listen = requestListener(hooks)
+	r.hooks = &testHooks{hooks: hooks, logger: r.logger, env: r.pool.hookContext}
+	r.messages = newMessageQueue(hooks, r.pool.hookContext, r.logger)
+	r.pool.messenger = func(m protocol.CustomMessage) error {
+		return r.messages.push(Message{Type: m.MessageType, Data: m.Data})
+	}
 }

@@ -108,7 +108,13 @@ func (r *userRun) step() {
 			return
 		}
 		m := r.pool.model()
-		if m.arrivals != nil && r.arrival.IsZero() && r.due == nil {
+		if m.cap != nil && !r.capTurn {
+			if m.cap.wait(r) {
+				return
+			}
+			continue // stopping: the loop ends it
+		}
+		if m.arrivals != nil && r.arrival.IsZero() {
 			due, free := m.arrivals.await(r, time.Now())
 			if free {
 				return
@@ -172,24 +178,21 @@ func (r *userRun) begin() bool {
 
 // next runs the next task of the innermost set the user is in and returns
 // the pause after it; ok is false when the user must stop. The load model
-// m may hold the task back (the rate cap: the pause is then before the
-// task, which r.due keeps), refuse it (the iteration budget is spent) or
-// replace the user's wait (the open model).
+// m may refuse the task (the iteration budget is spent) or replace the
+// user's wait (the open model); the rate cap's turn, which step waited
+// for, is used up by the task.
 func (r *userRun) next(m *loadModel) (pause time.Duration, ok bool) {
 	f := &r.frames[len(r.frames)-1]
-	node := r.due
-	r.due = nil
-	if node == nil {
-		node, f.next = f.node.pick(f.next)
-		if node.set != nil {
-			return 0, r.enter(node.set, f.wait)
-		}
-		if d := m.pace(time.Now()); d > 0 {
-			r.due = node
-			return d, true
-		}
+	var node *taskNode
+	node, f.next = f.node.pick(f.next)
+	if node.set != nil {
+		return 0, r.enter(node.set, f.wait)
 	}
+	r.capTurn = false
 	if !m.claim() {
+		if m.arrivals != nil && !r.arrival.IsZero() {
+			m.arrivals.unstart() // the iteration the user took does not run
+		}
 		return 0, false
 	}
 	waits := f.wait != nil && m.arrivals == nil // the open model has no wait time

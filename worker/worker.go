@@ -64,7 +64,8 @@ type Worker struct {
 	// The cap is per worker: with N workers the test makes up to N*MaxRPS.
 	// A master whose locustfile declares a max_rps option (e.g.
 	// parser.add_argument("--max-rps", type=float, default=0)) sends its
-	// value with each spawn, and that value wins; it too is per worker.
+	// value with each spawn, and a value above 0 wins; it too is per
+	// worker. 0, None or "" (the option's default) leaves MaxRPS.
 	MaxRPS float64
 
 	// dial replaces the ZeroMQ transport in tests.
@@ -116,6 +117,14 @@ func (w *Worker) Run(ctx context.Context) error {
 	s.pool.setHTTP(httpOpts)
 	s.pool.configure(w.Host, 0, tagFilter{})
 	s.pool.setMaxRPS(time.Now(), w.MaxRPS)
+	hooks := runHooks(w.Classes)
+	s.pool.listen = requestListener(hooks)
+	s.pool.messenger = s.sendCustom
+	s.hooks = &testHooks{hooks: hooks, logger: logger, env: s.pool.hookContext}
+	s.messages = newMessageQueue(hooks, s.pool.hookContext, logger)
+	messagesCtx, stopMessages := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopMessages()
+	go s.messages.run(messagesCtx)
 	runCtx, stopTest := context.WithCancelCause(ctx)
 	defer stopTest(nil)
 	s.pool.setStopTest(func() {
@@ -195,6 +204,7 @@ func hangUp(s *session) {
 	}
 	s.conn.Close()
 	s.logLostReports()
+	s.logLostMessages()
 	// Stopping users gave up on stuck ones after stopGrace already.
 	s.pool.waitWithin(stopGrace)
 }

@@ -449,5 +449,30 @@ func StartWorker(t testing.TB, m *Master, pkg string, args ...string) *Process {
 	return Start(t, ".", bin, append([]string{"--master-host", "127.0.0.1", "--master-port", strconv.Itoa(m.Port)}, args...)...)
 }
 
+// pythonWorkerMain runs Debian's Locust with its version set to 2.12.1
+// (as ../shared/tools/locust-2.12.1 does): Debian's package reports an
+// empty version, which makes its master refuse its own Python workers as
+// "old (pre 2.0)".
+const pythonWorkerMain = `import sys, types
+v = types.ModuleType("locust._version")
+v.version = v.__version__ = "2.12.1"
+sys.modules["locust._version"] = v
+from locust.main import main
+sys.argv[0] = "locust"
+sys.exit(main())`
+
+// StartPythonWorker starts a Python Locust worker of m that loads
+// locustfile, with extra args.
+func StartPythonWorker(t testing.TB, m *Master, locustfile string, args ...string) *Process {
+	t.Helper()
+	abs, err := filepath.Abs(locustfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	Locust(t) // skips the test where Locust is not installed
+	all := append([]string{"-c", pythonWorkerMain, "-f", abs, "--worker", "--master-host", "127.0.0.1", "--master-port", strconv.Itoa(m.Port)}, args...)
+	return Start(t, t.TempDir(), "/usr/bin/python3", all...)
+}
+
 // String formats counts for failure messages.
 func (tg *Target) String() string { return fmt.Sprint(tg.Counts()) }

@@ -10,6 +10,10 @@
 //     badly written user code.
 //   - Quitter: GET /quitter, waits 20 ms; after its 10th request a user
 //     calls worker.StopTest.
+//   - Hooked: GET /hooked per task, waiting 20-60 ms; each user sends the
+//     master a "hello" message on its first task. Its hooks send "test_start"
+//     and "test_stop" messages, and at the stop a "seen" message with the
+//     requests the request listener saw in the test.
 //   - Shaped: GET /shaped/start from OnStart and /shaped/stop from OnStop,
 //     so the target counts the users running; GET /shaped per task,
 //     waiting 20-60 ms.
@@ -27,8 +31,10 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"sync/atomic"
 	"time"
 
+	"github.com/golocust/golocust/stats"
 	"github.com/golocust/golocust/worker"
 )
 
@@ -142,6 +148,45 @@ func (u *Shaped) Tasks() []worker.Task {
 	}}}
 }
 
+// Hooked says hello to the master once per user.
+type Hooked struct {
+	worker.HTTPUser
+	said bool
+}
+
+// Tasks returns the counted request, and the hello on the first run.
+func (u *Hooked) Tasks() []worker.Task {
+	return []worker.Task{{Name: "hooked", Run: func(ctx context.Context) error {
+		if !u.said {
+			u.said = true
+			if err := worker.SendMessage(ctx, "hello", map[string]any{"from": "go"}); err != nil {
+				return err
+			}
+		}
+		_, err := u.Client.Get(ctx, "/hooked")
+		return err
+	}}}
+}
+
+// testHooks tells the master about each test's start and stop, and how
+// many requests the listener saw in it.
+func testHooks() *worker.Hooks {
+	var seen atomic.Int64
+	return &worker.Hooks{
+		TestStart: func(ctx context.Context) error {
+			seen.Store(0)
+			return worker.SendMessage(ctx, "test_start", nil)
+		},
+		TestStop: func(ctx context.Context) error {
+			if err := worker.SendMessage(ctx, "seen", seen.Load()); err != nil {
+				return err
+			}
+			return worker.SendMessage(ctx, "test_stop", nil)
+		},
+		Request: func(stats.Sample) { seen.Add(1) },
+	}
+}
+
 func main() {
 	if err := serveDebug(); err != nil {
 		fmt.Fprintln(os.Stderr, "testworker: debug server:", err)
@@ -156,6 +201,8 @@ func main() {
 		worker.Class("Stuck", func() *Stuck { return &Stuck{} }),
 		worker.Class("Quitter", func() *Quitter { return &Quitter{} }).
 			Wait(worker.Constant(20*time.Millisecond)),
+		worker.Class("Hooked", func() *Hooked { return &Hooked{} }).
+			Wait(worker.Between(20*time.Millisecond, 60*time.Millisecond)).Hooks(testHooks()),
 		worker.Class("Shaped", func() *Shaped { return &Shaped{} }).
 			Wait(worker.Between(20*time.Millisecond, 60*time.Millisecond)),
 	)
