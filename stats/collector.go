@@ -2,12 +2,11 @@ package stats
 
 import (
 	"math"
-	"math/bits"
-	"math/rand/v2"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 )
@@ -20,24 +19,28 @@ const (
 	// cacheLine is the padding unit that keeps shards and entries apart;
 	// two 64-byte lines, because x86 prefetches lines in pairs.
 	cacheLine = 128
-	// fibonacci is 2^64 divided by the golden ratio, for Fibonacci hashing
-	// of recorder ids onto shards.
-	fibonacci = 0x9e3779b97f4a7c15
 )
 
 // Collector holds statistics recorded by many goroutines and hands them out
 // as delta reports. It is safe for concurrent use.
 //
-// A collector has 4*GOMAXPROCS shards (a power of two). A shard keeps a row
-// of about 1 KiB for every key it recorded since the previous report; rows
-// that stay idle for a whole report window are dropped, so memory follows
-// the keys in use. The collector also remembers every key it has reported
-// until Clear, to give rows Locust's start times. Distinct rows are capped
-// (see [Collector.SetLimits]): beyond the cap, requests and failures are
-// counted in one overflow row of each kind.
+// A collector has 4*GOMAXPROCS shards (a power of two), each with its own
+// lock, and records into the shard of the processor (the runtime's P) the
+// recording goroutine runs on, so that the requests of every user running
+// on one core land in one shard that stays in that core's cache. A shard
+// keeps a row of about 1 KiB for every key it recorded since the previous
+// report; rows that stay idle for a whole report window are dropped, so
+// memory follows the keys in use. The collector also remembers every key it
+// has reported until Clear, to give rows Locust's start times. Distinct
+// rows are capped (see [Collector.SetLimits]): beyond the cap, requests and
+// failures are counted in one overflow row of each kind.
 type Collector struct {
 	shards []paddedShard
-	shift  uint // 64 - log2(len(shards)), for Fibonacci hashing
+	// local holds, per P, a *shard to record into. The shards stay in
+	// shards: the pool only points at them, so nothing recorded is lost
+	// when the garbage collector empties the pool.
+	local sync.Pool
+	next  atomic.Uint64 // round-robin index of the shard local hands out next
 
 	mu    sync.Mutex       // serialises Report and Clear
 	last  time.Time        // time of the previous Report or Clear
@@ -55,7 +58,6 @@ func NewCollector() *Collector {
 	}
 	c := &Collector{
 		shards: make([]paddedShard, n),
-		shift:  uint(64 - bits.TrailingZeros(uint(n))),
 		last:   time.Now().Round(0),
 		known:  make(map[Key]struct{}),
 		limit:  newRowLimit(),
@@ -65,35 +67,76 @@ func NewCollector() *Collector {
 		c.shards[i].errors = make(map[errorKey]*int64)
 		c.shards[i].limit = c.limit
 	}
+	c.local.New = func() any { return c.nextShard() }
 	return c
 }
 
-// Recorder returns a handle that records into one of the collector's shards,
-// chosen from id (e.g. a user's id). Many goroutines may use handles
-// concurrently; there is no global lock and no channel per request. Handles
-// with different ids mostly use different shards and so do not contend.
+// nextShard hands out the shards in turn. It is called when a P has no
+// shard in c.local (the first time, after two garbage collections without
+// a record, or while its shard is held by a goroutine descheduled in the
+// middle of a record) and when the P's shard is locked. Two Ps may then
+// share a shard until they collide on it, which its lock keeps correct.
+func (c *Collector) nextShard() *shard {
+	i := (c.next.Add(1) - 1) & uint64(len(c.shards)-1)
+	return &c.shards[i].shard
+}
+
+// Recorder returns a handle that records into c. Many goroutines may use
+// handles concurrently; there is no global lock and no channel per request.
+// Every handle records into the shard of the P its caller runs on, not into
+// one picked by id: id is not used, and handles of different users (one per
+// user, as the worker gives them) cost no more than one shared handle, however
+// many users run on a core.
 func (c *Collector) Recorder(id uint64) Recorder {
-	return Recorder{sh: &c.shards[(id*fibonacci)>>c.shift].shard}
+	return Recorder{c: c}
 }
 
-// Record records s into a shard picked at random. Prefer a Recorder, which
-// keeps one goroutine on one shard.
+// Record records s, like a Recorder does.
 func (c *Collector) Record(s Sample) {
-	c.shards[rand.Uint64()>>c.shift].record(&s)
+	c.record(&s)
 }
 
-// Recorder records samples into one shard of a Collector. It is a small
-// value, cheap to copy; the zero Recorder records nothing.
+// record is the hot path: it takes the calling P's shard from c.local, adds
+// s to it and gives it back. A shard that is locked already (another P
+// shares it, or Report is draining it) is left to its holder: the P takes
+// the next shard instead and keeps that one, so Ps that came to share a
+// shard part again at their first collision.
+func (c *Collector) record(s *Sample) {
+	text, bucket, ns, sec := prepare(s)
+	sh := c.local.Get().(*shard)
+	if !sh.mu.TryLock() {
+		sh = c.nextShard()
+		sh.mu.Lock()
+	}
+	sh.add(s, bucket, ns, sec, text)
+	sh.mu.Unlock()
+	c.local.Put(sh)
+}
+
+// Recorder records samples into a Collector. It is a small value, cheap to
+// copy; the zero Recorder records nothing.
 type Recorder struct {
-	sh *shard
+	c      *Collector
+	listen func(Sample) // sees every sample recorded; nil: none
+}
+
+// WithListener returns a recorder that also hands every sample it records
+// to listen, after the statistics have it, on the recording goroutine. A
+// nil listen costs nothing.
+func (r Recorder) WithListener(listen func(Sample)) Recorder {
+	r.listen = listen
+	return r
 }
 
 // Record adds one finished request to the statistics. It does not allocate
 // once the row, histogram bucket and second of s have been seen in the
 // current report window, except to build the error text of a failure.
 func (r Recorder) Record(s Sample) {
-	if r.sh != nil {
-		r.sh.record(&s)
+	if r.c != nil {
+		r.c.record(&s)
+	}
+	if r.listen != nil {
+		r.listen(s)
 	}
 }
 
@@ -179,22 +222,22 @@ func newEntry() *entry {
 	}
 }
 
-// record is the hot path: everything that needs no lock is computed first.
-func (sh *shard) record(s *Sample) {
-	failed := s.Err != nil
-	var text string
-	if failed {
+// prepare computes what add needs from s before any lock is taken: the
+// error text of a failure, the histogram bucket and the time of s.
+func prepare(s *Sample) (text string, bucket, ns, sec int64) {
+	if s.Err != nil {
 		text = ErrorText(s.Err)
 	}
 	at := s.At
 	if at.IsZero() {
 		at = time.Now()
 	}
-	ns, sec := at.UnixNano(), at.Unix()
-	bucket := BucketKey(s.Duration)
-	k := Key{Method: s.Method, Name: s.Name}
+	return text, BucketKey(s.Duration), at.UnixNano(), at.Unix()
+}
 
-	sh.mu.Lock()
+// add adds s to the shard; it is called with sh.mu held.
+func (sh *shard) add(s *Sample, bucket, ns, sec int64, text string) {
+	k := Key{Method: s.Method, Name: s.Name}
 	e := sh.entries[k]
 	if e == nil {
 		k = sh.limit.row(k) // k, or the overflow row beyond the cap
@@ -203,11 +246,11 @@ func (sh *shard) record(s *Sample) {
 			sh.entries[k] = e
 		}
 	}
+	failed := s.Err != nil
 	e.add(s.Duration, s.Size, bucket, ns, sec, failed)
 	if failed {
 		sh.countError(errorKey{Key: k, text: text})
 	}
-	sh.mu.Unlock()
 }
 
 // countError counts a failure of row and text k; it is called with sh.mu

@@ -3,7 +3,9 @@ package stats
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"reflect"
+	"runtime/debug"
 	"sync"
 	"testing"
 	"time"
@@ -134,7 +136,7 @@ func TestCollectorReport(t *testing.T) {
 			c := NewCollector()
 			c.Clear(t0)
 			for i, s := range tt.samples {
-				c.Recorder(uint64(i)).Record(s) // spread over shards
+				recordIn(&c.shards[i%len(c.shards)].shard, s) // spread over shards
 			}
 			got := c.Report(at(3 * time.Second))
 			if !reflect.DeepEqual(got, tt.want) {
@@ -162,14 +164,11 @@ func sortedErrs(es ...Error) []Error {
 func TestCollectorStartTimes(t *testing.T) {
 	c := NewCollector()
 	c.Clear(t0)
-	a := c.Recorder(1)
-	b := c.Recorder(2)
-	if a.sh == b.sh {
-		t.Fatal("test needs recorders on different shards")
-	}
+	a := &c.shards[0].shard
+	b := &c.shards[1].shard
 	get := Key{"GET", "/x"}
 	steps := []struct {
-		rec       Recorder
+		sh        *shard
 		at, now   time.Duration
 		wantStart time.Duration
 	}{
@@ -180,7 +179,7 @@ func TestCollectorStartTimes(t *testing.T) {
 	}
 	for i, s := range steps {
 		if s.at >= 0 {
-			s.rec.Record(Sample{Method: get.Method, Name: get.Name, Duration: ms, At: at(s.at)})
+			recordIn(s.sh, Sample{Method: get.Method, Name: get.Name, Duration: ms, At: at(s.at)})
 		}
 		r := c.Report(at(s.now))
 		if !r.Total.StartTime.Equal(at(s.now - 3*time.Second)) {
@@ -198,7 +197,7 @@ func TestCollectorStartTimes(t *testing.T) {
 	}
 	// Clear forgets the row: it is new again.
 	c.Clear(at(20 * time.Second))
-	a.Record(Sample{Method: get.Method, Name: get.Name, At: at(21 * time.Second)})
+	recordIn(a, Sample{Method: get.Method, Name: get.Name, At: at(21 * time.Second)})
 	if r := c.Report(at(22 * time.Second)); !r.Entries[0].StartTime.Equal(at(21 * time.Second)) {
 		t.Errorf("after Clear: start %v", r.Entries[0].StartTime)
 	}
@@ -352,5 +351,136 @@ func TestConcurrentRecordAndReport(t *testing.T) {
 		if c.got != c.want {
 			t.Errorf("%s: got %d, want %d", c.name, c.got, c.want)
 		}
+	}
+}
+
+// TestRecordsFollowTheProcessor records for 10,000 users, each with its own
+// recorder, from one goroutine: the records land in the shard of the
+// goroutine's P (one, or a few if the goroutine moves), not spread over
+// every shard by user id.
+func TestRecordsFollowTheProcessor(t *testing.T) {
+	if raceEnabled() {
+		t.Skip("with -race, sync.Pool drops a quarter of what is put back, so shards are handed out again")
+	}
+	c := NewCollector()
+	const users = 10000
+	for id := range users {
+		c.Recorder(uint64(id)).Record(Sample{Method: "GET", Name: "/", Duration: ms, At: t0})
+	}
+	used := 0
+	for i := range c.shards {
+		if len(c.shards[i].entries) != 0 {
+			used++
+		}
+	}
+	if used > len(c.shards)/2 {
+		t.Errorf("one goroutine recorded into %d of %d shards, want at most half", used, len(c.shards))
+	}
+	if n := c.Report(t0).Total.NumRequests; n != users {
+		t.Errorf("%d requests reported, want %d", n, users)
+	}
+}
+
+// TestNextShardTakesTurns: the shards a P gets when it has none are
+// handed out in turn, so that Ps asking one after the other get different
+// shards.
+func TestNextShardTakesTurns(t *testing.T) {
+	c := NewCollector()
+	for round := range 2 {
+		for i := range c.shards {
+			if got := c.nextShard(); got != &c.shards[i].shard {
+				t.Fatalf("round %d: call %d got another shard than shard %d", round, i, i)
+			}
+		}
+	}
+}
+
+// TestRecordLeavesALockedShard: when the shard of the caller's P is locked
+// (by another P that shares it, or by Report), a record goes to another
+// shard instead of waiting, and is counted. The timer only unblocks the
+// test if the record does wait, which then fails.
+func TestRecordLeavesALockedShard(t *testing.T) {
+	c := NewCollector()
+	r := c.Recorder(1)
+	s := Sample{Method: "GET", Name: "/", Duration: ms, At: t0}
+	r.Record(s)
+	sh := c.local.Get().(*shard) // the shard of this goroutine's P
+	c.local.Put(sh)
+	sh.mu.Lock()
+	waited := time.AfterFunc(10*time.Second, sh.mu.Unlock)
+	r.Record(s)
+	if !waited.Stop() {
+		t.Fatal("Record waited for the locked shard of its P")
+	}
+	sh.mu.Unlock()
+	if n := c.Report(t0).Total.NumRequests; n != 2 {
+		t.Errorf("%d requests reported, want 2", n)
+	}
+}
+
+// TestRowCapAcrossShards: the cap on distinct rows holds for the collector,
+// not per shard, when rows are recorded in different shards (different Ps).
+func TestRowCapAcrossShards(t *testing.T) {
+	c := NewCollector()
+	c.SetLogger(slog.New(slog.DiscardHandler))
+	c.SetLimits(3, 2)
+	for i := range 10 {
+		s := Sample{Method: "GET", Name: fmt.Sprintf("/item/%d", i), Duration: ms, Err: fmt.Errorf("bad %d", i), At: t0}
+		recordIn(&c.shards[i%len(c.shards)].shard, s)
+	}
+	r := c.Report(t0.Add(time.Second))
+	rows := map[string]int64{}
+	for _, e := range r.Entries {
+		rows[e.Name] += e.NumRequests
+	}
+	if len(rows) != 4 || rows[OtherName] != 7 || r.Total.NumRequests != 10 {
+		t.Errorf("rows %v (total %d), want 3 rows of 1 and %s with 7", rows, r.Total.NumRequests, OtherName)
+	}
+	errs := map[string]int64{}
+	for _, e := range r.Errors {
+		errs[e.Text] += e.Occurrences
+	}
+	if len(errs) != 3 || errs[OtherErrorsText] != 8 {
+		t.Errorf("failure rows %v, want 2 rows of 1 and %q with 8", errs, OtherErrorsText)
+	}
+}
+
+// recordIn records s into shard sh, whichever P the caller runs on.
+func recordIn(sh *shard, s Sample) {
+	text, bucket, ns, sec := prepare(&s)
+	sh.mu.Lock()
+	sh.add(&s, bucket, ns, sec, text)
+	sh.mu.Unlock()
+}
+
+// raceEnabled reports whether the test binary was built with -race.
+func raceEnabled() bool {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return false
+	}
+	for _, s := range info.Settings {
+		if s.Key == "-race" {
+			return s.Value == "true"
+		}
+	}
+	return false
+}
+
+// TestRecorderListener: a recorder's listener sees every sample it
+// records, after the statistics have it; without one nothing changes.
+func TestRecorderListener(t *testing.T) {
+	c := NewCollector()
+	var seen []Sample
+	r := c.Recorder(1).WithListener(func(s Sample) { seen = append(seen, s) })
+	plain := c.Recorder(2)
+	r.Record(Sample{Method: "GET", Name: "/a", Duration: time.Millisecond, At: t0})
+	r.Record(Sample{Method: "GET", Name: "/b", Duration: time.Millisecond, Err: errors.New("x"), At: t0})
+	plain.Record(Sample{Method: "GET", Name: "/c", Duration: time.Millisecond, At: t0})
+	if len(seen) != 2 || seen[0].Name != "/a" || seen[1].Err == nil {
+		t.Errorf("listener saw %+v, want /a and the failed /b", seen)
+	}
+	if got := c.Report(t0.Add(time.Second)).Total.NumRequests; got != 3 {
+		t.Errorf("collector has %d requests, want 3", got)
 	}
 }

@@ -5,8 +5,8 @@
 // through [Recorder] handles, and every few seconds [Collector.Report]
 // returns what was recorded since the previous report, like a Python worker's
 // stats message. Recording takes no global lock and sends on no channel: the
-// collector is split into shards, each with its own mutex, and a recorder
-// always writes into the same shard.
+// collector is split into shards, each with its own mutex, and a record
+// goes to the shard of the processor the recording goroutine runs on.
 //
 // [Totals] is the master side: it merges delta reports like the Locust master
 // does and answers the questions Locust's tables and CSV files ask

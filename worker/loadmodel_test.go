@@ -226,11 +226,14 @@ func TestScheduledStartShowsAStall(t *testing.T) {
 			scheduled = e.Percentile(0.99)
 		}
 	}
-	if plain > 100*time.Millisecond {
-		t.Errorf("requests' own p99 %v: want it to miss the stall (< 100 ms)", plain)
+	t.Logf("p99: requests' own %v, from the scheduled start %v", plain, scheduled)
+	// A loaded machine (go test -race beside other packages) slows single
+	// requests down to a few hundred milliseconds, never to the stall's 2 s.
+	if plain > 500*time.Millisecond {
+		t.Errorf("requests' own p99 %v: want it to miss the 2 s stall (< 500 ms)", plain)
 	}
-	if scheduled < time.Second {
-		t.Errorf("p99 from the scheduled start %v: want it to show the 2 s stall (≥ 1 s)", scheduled)
+	if scheduled < 1500*time.Millisecond {
+		t.Errorf("p99 from the scheduled start %v: want it to show the 2 s stall (≥ 1.5 s)", scheduled)
 	}
 	if res.ArrivalCounts.Dropped != 0 {
 		t.Errorf("dropped %d: the stall is shorter than the 10 s an iteration waits", res.ArrivalCounts.Dropped)

@@ -197,7 +197,7 @@ func (p *pool) requestStopTest(class *UserClass) {
 // hookContext returns ctx as a context for hooks and message handlers: one
 // that SendMessage, Record (with id 0's recorder) and StopTest work with.
 func (p *pool) hookContext(ctx context.Context) context.Context {
-	return &userEnv{Context: ctx, recorder: p.collector.Recorder(0), listen: p.listen, pool: p}
+	return &userEnv{Context: ctx, recorder: p.collector.Recorder(0).WithListener(p.listen), pool: p}
 }
 
 // setTarget starts and stops users until each class runs exactly the
@@ -396,7 +396,7 @@ func (p *pool) waitWithin(d time.Duration) bool {
 func (p *pool) startOneLocked(class *UserClass, config *userConfig) {
 	p.nextID++
 	r := &userRun{
-		userEnv:  userEnv{id: p.nextID, class: class, recorder: p.collector.Recorder(p.nextID), listen: p.listen, pool: p},
+		userEnv:  userEnv{id: p.nextID, class: class, recorder: p.collector.Recorder(p.nextID).WithListener(p.listen), pool: p},
 		config:   config,
 		listed:   true,
 		freeSlot: -1,

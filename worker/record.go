@@ -19,17 +19,8 @@ type userEnv struct {
 	context.Context // the user's own context, which the pool cancels
 	id              uint64
 	class           *UserClass
-	recorder        stats.Recorder
-	listen          func(stats.Sample) // Hooks.Request; nil: none
+	recorder        stats.Recorder // with the request listener (Hooks.Request)
 	pool            *pool
-}
-
-// record adds s to the statistics and shows it to the request listener.
-func (env *userEnv) record(s stats.Sample) {
-	env.recorder.Record(s)
-	if env.listen != nil {
-		env.listen(s)
-	}
 }
 
 type envKey struct{}
@@ -56,7 +47,7 @@ func envFrom(ctx context.Context) *userEnv {
 // exception. Outside a user's context Record records nothing.
 func Record(ctx context.Context, method, name string, elapsed time.Duration, size int64, err error) error {
 	if env := envFrom(ctx); env != nil {
-		env.record(stats.Sample{Method: method, Name: name, Duration: elapsed, Size: size, Err: err, At: time.Now()})
+		env.recorder.Record(stats.Sample{Method: method, Name: name, Duration: elapsed, Size: size, Err: err, At: time.Now()})
 	}
 	if err == nil {
 		return nil

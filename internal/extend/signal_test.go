@@ -1,0 +1,5 @@
+package extend
+
+import "os"
+
+var interrupt = os.Interrupt
