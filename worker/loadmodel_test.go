@@ -129,6 +129,7 @@ func TestMaxRPSHoldsTheRate(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	total, rate := tg.served(time.Second, 3500*time.Millisecond)
+	t.Logf("--max-rps 200, 50 users: target served %.1f/s from 1 s to 3.5 s, %d in all", rate, total)
 	if !within(rate, 200, 0.05) {
 		t.Errorf("target served %.1f/s, want 200/s ± 5%%", rate)
 	}
@@ -170,6 +171,8 @@ func TestArrivalRateOpenModel(t *testing.T) {
 			started := rows[ArrivalMethod+" get"].NumRequests
 			dropped := rows[ArrivalMethod+" "+DroppedName].NumFailures
 			due := 300 * runTime.Seconds()
+			t.Logf("--arrival-rate 300 -u %s, 0.5 s target: served %.1f/s from 1 s to 4 s; %d started, %d dropped of %v due; %d requests = target %d",
+				tc.pool, rate, started, dropped, due, rows["GET /"].NumRequests, total)
 			if !within(float64(started+dropped), due, 0.05) {
 				t.Errorf("started %d + dropped %d, want the %v due ± 5%%", started, dropped, due)
 			}
@@ -192,7 +195,9 @@ func TestIterationsExact(t *testing.T) {
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	if total, _ := tg.served(0, time.Hour); total != 1000 {
+	total, _ := tg.served(0, time.Hour)
+	t.Logf("--iterations 1000: target served %d, exit %d", total, code)
+	if total != 1000 {
 		t.Errorf("target served %d requests, want 1000", total)
 	}
 	if got := jsonRows(t, out)["GET /"].NumRequests; got != 1000 {
@@ -274,6 +279,7 @@ func TestStagesFollowTheRamp(t *testing.T) {
 			if took < 14*time.Second || took > 17*time.Second {
 				t.Errorf("the test ended after %v, want 15 s", took)
 			}
+			t.Logf("--stages 5s:50,5s:50,5s:0: ended after %v; worst distance from the line %.1f users over %d samples", took.Round(time.Millisecond), worst, samples)
 			if samples < 100 || worst > 10 {
 				t.Errorf("worst distance from the stages %.1f users over %d samples, want ≤ 10", worst, samples)
 			}

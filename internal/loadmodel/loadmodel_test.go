@@ -107,7 +107,9 @@ func TestMasterMaxRPSReachesTheWorker(t *testing.T) {
 		t.Errorf("worker exit code %d, want 0", code)
 	}
 	total := tg.Total()
-	if rate := tg.Rate(time.Second, 5*time.Second); rate < 47.5 || rate > 52.5 {
+	rate := tg.Rate(time.Second, 5*time.Second)
+	t.Logf("master --max-rps 50, 20 users: target served %.1f/s from 1 s to 5 s, %d in all", rate, total)
+	if rate < 47.5 || rate > 52.5 {
 		t.Errorf("target served %.1f requests/s, want the master's --max-rps 50 ± 5%%", rate)
 	}
 	summary := locusttest.FinalSummary(m.Output.String())
