@@ -52,8 +52,8 @@ func (s *syncBuffer) String() string {
 func run(t *testing.T, args []string, classes ...*UserClass) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errOut syncBuffer
-	code = (&command{classes: classes, name: "golocust", stdout: &out, stderr: &errOut, getenv: func(string) string { return "" }}).
-		run(context.Background(), args)
+	code = (&command{classes: classes, name: "golocust", stdout: &out, stderr: &errOut, getenv: func(string) string { return "" },
+		configDefaults: noConfigDefaults}).run(context.Background(), args)
 	return code, out.String(), errOut.String()
 }
 
@@ -214,7 +214,7 @@ func TestBadFlags(t *testing.T) {
 	for _, c := range cases {
 		var out, errOut bytes.Buffer
 		cmd := &command{classes: []*UserClass{Class("A", func() fixedUser { return fixedUser{} })}, name: "golocust",
-			stdout: &out, stderr: &errOut, getenv: func(k string) string { return c.env[k] }}
+			stdout: &out, stderr: &errOut, getenv: func(k string) string { return c.env[k] }, configDefaults: noConfigDefaults}
 		code := cmd.run(context.Background(), c.args)
 		if code != ExitUsage {
 			t.Errorf("%v %v: exit code %d, want %d", c.args, c.env, code, ExitUsage)

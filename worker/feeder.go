@@ -68,14 +68,28 @@ type Feeder struct {
 	mu    sync.Mutex
 	order FeedOrder
 	rows  []Row
-	at    map[uintptr]int // a row's identity (its map) → its index; see Fill
-	held  []bool          // Unique: rows[i] is held
-	free  []int           // Unique: a ring of the indices not held, oldest first
-	head  int             // free[head] is the next row to hand out
-	nfree int
 	next  int        // Cyclic: the next row to hand out
 	rnd   *rand.Rand // Random: nil for math/rand/v2's global source
 	err   error      // why Receive last refused a message
+
+	// Unique: rows are told apart by their values (keys), so that a row
+	// held stays held when Fill brings it again, however many fills
+	// later; a row handed out is known by its map's address while held.
+	keys   []string          // rowKey of rows[i]
+	byKey  map[string][]int  // the indices of the rows of each key
+	held   map[string]int    // holders of a row of each key; outlives Fill
+	out    map[uintptr]taken // the rows handed out and not returned, by address
+	free   []int             // a ring of the indices free to hand out, oldest first
+	inRing []bool            // rows[i] is in free
+	head   int               // free[head] is the next row to hand out
+	nfree  int
+}
+
+// taken is a row handed out: kept here, so that its address is not reused
+// while it is held.
+type taken struct {
+	row Row
+	key string
 }
 
 // NewFeeder returns a feeder of rows, handed out in order. It keeps
@@ -105,32 +119,36 @@ func (f *Feeder) Take() (Row, bool) {
 	if n == 0 {
 		return nil, false
 	}
-	var i int
 	switch f.order {
 	case Cyclic:
-		i = f.next
+		i := f.next
 		f.next = (f.next + 1) % n
+		return f.rows[i], true
 	case Random:
 		if f.rnd != nil {
-			i = f.rnd.IntN(n)
-		} else {
-			i = rand.IntN(n)
+			return f.rows[f.rnd.IntN(n)], true
 		}
-	default:
-		if f.nfree == 0 {
-			return nil, false
-		}
-		i = f.free[f.head]
+		return f.rows[rand.IntN(n)], true
+	}
+	for f.nfree > 0 {
+		i := f.free[f.head]
 		f.head = (f.head + 1) % n
 		f.nfree--
-		f.held[i] = true
+		f.inRing[i] = false
+		k := f.keys[i]
+		if f.held[k] > 0 {
+			continue // an equal row is held: its Return brings this one back
+		}
+		f.held[k]++
+		f.out[rowID(f.rows[i])] = taken{row: f.rows[i], key: k}
+		return f.rows[i], true
 	}
-	return f.rows[i], true
+	return nil, false
 }
 
 // Return gives back a row Take handed out, once: with [Unique] another
-// holder may take it now. Returning nil, a row not held, or one Fill has
-// since replaced does nothing.
+// holder may take it (or the row of its values Fill brought since) now.
+// Returning nil or a row not held does nothing.
 func (f *Feeder) Return(r Row) {
 	if r == nil {
 		return
@@ -138,16 +156,27 @@ func (f *Feeder) Return(r Row) {
 	id := rowID(r)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	i, ok := f.at[id]
-	if !ok || !f.held[i] {
+	t, ok := f.out[id]
+	if !ok {
 		return
 	}
-	if rowID(f.rows[i]) != id {
-		delete(f.at, id) // a row Fill carried over: it is given back once
+	delete(f.out, id)
+	if f.held[t.key]--; f.held[t.key] <= 0 {
+		delete(f.held, t.key)
 	}
-	f.held[i] = false
+	for _, i := range f.byKey[t.key] {
+		if !f.inRing[i] {
+			f.push(i)
+			return
+		}
+	}
+}
+
+// push puts row i at the back of the free ring.
+func (f *Feeder) push(i int) {
 	f.free[(f.head+f.nfree)%len(f.rows)] = i
 	f.nfree++
+	f.inRing[i] = true
 }
 
 // Len returns the number of rows.
@@ -158,23 +187,28 @@ func (f *Feeder) Len() int {
 }
 
 // Free returns the number of rows Take can hand out now: with [Unique]
-// those not held, otherwise all of them.
+// those whose values no holder holds, otherwise all of them.
 func (f *Feeder) Free() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.order == Cyclic || f.order == Random {
 		return len(f.rows)
 	}
-	return f.nfree
+	n := 0
+	for k, idx := range f.byKey {
+		if f.held[k] == 0 && len(idx) > 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // Fill replaces the feeder's rows with copies of rows, as a worker does
 // when its master sends new test data; [Cyclic] starts over from the
-// first. The holders of old rows keep them. With [Unique], the new rows
-// are free except those repeating the values of an old row still held:
-// such a row is handed out only after the old one is returned, so that a
-// master sending the same data again never makes a row held twice.
-// Returning an old row no new row repeats does nothing.
+// first. The holders of old rows keep them. With [Unique], a new row
+// whose values a holder still holds (from any earlier fill) is handed out
+// only after that holder returns its row, so that a master sending the
+// same data again never makes a row held twice.
 func (f *Feeder) Fill(rows []Row) {
 	fresh := make([]Row, len(rows))
 	for i, r := range rows {
@@ -190,77 +224,26 @@ func (f *Feeder) Fill(rows []Row) {
 func (f *Feeder) fill(rows []Row) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	stillHeld := f.heldRows()
 	f.rows, f.next, f.head, f.nfree = rows, 0, 0, 0
-	f.at = make(map[uintptr]int, len(rows))
-	f.held = make([]bool, len(rows))
+	if f.held == nil {
+		f.held, f.out = map[string]int{}, map[uintptr]taken{}
+	}
+	f.keys = make([]string, len(rows))
+	f.byKey = make(map[string][]int, len(rows))
 	f.free = make([]int, len(rows))
+	f.inRing = make([]bool, len(rows))
 	for i, r := range rows {
-		f.at[rowID(r)] = i
-	}
-	f.carryOver(stillHeld)
-	for i := range rows {
-		if !f.held[i] {
-			f.free[f.nfree] = i
-			f.nfree++
+		k := rowKey(r)
+		f.keys[i] = k
+		f.byKey[k] = append(f.byKey[k], i)
+		if f.held[k] == 0 {
+			f.push(i)
 		}
 	}
 }
 
-// heldRow is a row held while Fill replaces it.
-type heldRow struct {
-	values Row
-	ids    []uintptr // the identities it is returned by: its own, and older rows' carried over
-}
-
-// heldRows returns the rows held, with [Unique].
-func (f *Feeder) heldRows() []heldRow {
-	if f.order == Cyclic || f.order == Random {
-		return nil
-	}
-	byIndex := map[int]int{} // index of the row → its place in out
-	var out []heldRow
-	for id, i := range f.at {
-		if !f.held[i] {
-			continue
-		}
-		j, ok := byIndex[i]
-		if !ok {
-			j = len(out)
-			byIndex[i] = j
-			out = append(out, heldRow{values: f.rows[i]})
-		}
-		out[j].ids = append(out[j].ids, id)
-	}
-	return out
-}
-
-// carryOver marks held each new row repeating the values of a row still
-// held, and makes the old row's Return give the new one back.
-func (f *Feeder) carryOver(stillHeld []heldRow) {
-	if len(stillHeld) == 0 {
-		return
-	}
-	byValues := map[string][]heldRow{}
-	for _, h := range stillHeld {
-		key := rowKey(h.values)
-		byValues[key] = append(byValues[key], h)
-	}
-	for i, r := range f.rows {
-		key := rowKey(r)
-		same := byValues[key]
-		if len(same) == 0 {
-			continue
-		}
-		byValues[key] = same[1:]
-		f.held[i] = true
-		for _, id := range same[0].ids {
-			f.at[id] = i
-		}
-	}
-}
-
-// rowID is a row's identity: its map's address.
+// rowID is a row's identity while it is held: its map's address, which
+// the feeder's own reference (Feeder.out) keeps from being reused.
 func rowID(r Row) uintptr { return reflect.ValueOf(r).Pointer() }
 
 // rowKey is a row's values as one string, equal for equal rows.

@@ -1,9 +1,10 @@
 package worker
 
 // This file owns the command line: the options, their LOCUST_*
-// variables, parsing them into a config (parseArgs) and the help text
-// (WriteUsage). main.go runs what they say; custom options come from
-// options.go.
+// variables, parsing them with the configuration files into a config
+// (parseArgs, parseSources) and the help text (WriteUsage). main.go runs
+// what they say; custom options come from options.go, the files are
+// read by configfile.go.
 
 import (
 	"errors"
@@ -80,10 +81,25 @@ type config struct {
 	// Stages is --stages: linear ramps of users or of the arrival rate
 	// (standalone).
 	Stages Stages
+	// ConfigFile is --config: a configuration file read under the
+	// environment and the command line.
+	ConfigFile string
+	// HTMLFile is --html: write the run's report to FILE at the end.
+	HTMLFile string
+	// Prometheus is --prometheus: the address of a /metrics endpoint; ""
+	// for none.
+	Prometheus string
+	// Pprof is --pprof: the address to serve Go's profiles on; "" for
+	// none.
+	Pprof string
 
-	// given holds the long names of the options the command line or the
-	// environment set.
+	// given holds the long names of the options the command line, the
+	// environment or a configuration file set.
 	given map[string]bool
+	// warnings are what the configuration files hold that golocust
+	// ignores (Locust's options it has no use for), one line each, for
+	// the log.
+	warnings []string
 }
 
 // httpOptions returns the HTTP options the configuration asks for, the
@@ -137,6 +153,10 @@ func (cfg *config) specs(custom []option) []flagSpec {
 		{"", "stages", "LOCUST_STAGES", "DURATION:TARGET,...", "ramp linearly to TARGET users (with --arrival-rate: iterations per second) over DURATION, then the next stage; the test ends after the last, e.g. 30s:100,1m:100,30s:0", "Load model options", stagesValue{&cfg.Stages}},
 		{"s", "stop-timeout", "LOCUST_STOP_TIMEOUT", "TIME", "how long users may finish their task when stopping, e.g. 10s; 0 stops them at once", "Other options", durationValue{&cfg.StopTimeout}},
 		{"", "exit-code-on-error", "LOCUST_EXIT_CODE_ON_ERROR", "CODE", "exit code when a request failed or user code raised an error", "Other options", intValue{&cfg.ExitCodeOnError}},
+		{"", "config", "LOCUST_CONFIG", "FILE", "read options from FILE, as Locust does: key = value lines like locust.conf, or the [tool.locust] table of a .toml file such as pyproject.toml; ~/.locust.conf and ./locust.conf are read first when they exist; the environment and the command line win", "Other options", stringValue{&cfg.ConfigFile}},
+		{"", "html", "LOCUST_HTML", "FILE", "write an HTML report of the run (tables and charts over time) to FILE at the end, as Locust's --html", "Request statistics options", stringValue{&cfg.HTMLFile}},
+		{"", "prometheus", "LOCUST_PROMETHEUS", "ADDR", "serve Prometheus metrics at http://ADDR/metrics, e.g. 0.0.0.0:9646: requests, failures and response times by method and name, users by class, state", "Request statistics options", stringValue{&cfg.Prometheus}},
+		{"", "pprof", "LOCUST_PPROF", "ADDR", "serve Go's profiles (in net/http/pprof's layout) at http://ADDR/debug/pprof/, e.g. 127.0.0.1:6060 (port 0 picks one; the log says which)", "Other options", stringValue{&cfg.Pprof}},
 	}
 	for _, o := range custom {
 		meta := "VALUE"
@@ -156,11 +176,22 @@ func defaultConfig() config {
 }
 
 // parseArgs reads a command line (without the program name), falling back
-// to the LOCUST_* environment variables (read through getenv) for options
-// not on it. It also sets the custom options of classes; an option no
-// class attached is an unknown option. It returns an error wrapping
-// flag.ErrHelp for -h or --help.
+// to the LOCUST_* environment variables (read through getenv) and then to
+// the file of --config or LOCUST_CONFIG for options not on it. It also
+// sets the custom options of classes; an option no class attached is an
+// unknown option. It returns an error wrapping flag.ErrHelp for -h or
+// --help. It reads no default file: parseSources does.
 func parseArgs(args []string, getenv func(string) string, classes ...*UserClass) (config, error) {
+	return parseSources(args, getenv, nil, classes...)
+}
+
+// parseSources is parseArgs that also reads the default configuration
+// files among defaults that exist, lowest precedence first. The sources
+// rank as Locust's (ConfigArgParse's): defaults < file of --config <
+// environment < command line; an option one source sets is not taken
+// from a lower one, and thresholds, which add up within one source, are
+// replaced as a whole by a higher source that gives any.
+func parseSources(args []string, getenv func(string) string, defaults []string, classes ...*UserClass) (config, error) {
 	cfg := defaultConfig()
 	specs := cfg.specs(classOptions(classes))
 	fs, err := newFlagSet(specs)
@@ -168,26 +199,62 @@ func parseArgs(args []string, getenv func(string) string, classes ...*UserClass)
 		return cfg, err
 	}
 	cfg.given = map[string]bool{}
-	if err := applyEnv(specs, getenv, cfg.given); err != nil {
-		return cfg, err
-	}
-	// Thresholds from the command line replace those of the environment.
-	envThresholds := cfg.Thresholds
-	cfg.Thresholds = nil
+	// The command line first, as ConfigArgParse does: it names the file,
+	// and -h reads no file.
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return cfg, err
 		}
 		return cfg, flagError(err)
 	}
-	if cfg.Thresholds == nil {
-		cfg.Thresholds = envThresholds
-	}
-	fs.Visit(func(f *flag.Flag) { cfg.given[longName(specs, f.Name)] = true })
+	onCommandLine := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { onCommandLine[longName(specs, f.Name)] = true })
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	if err := cfg.applyLower(specs, getenv, defaults, onCommandLine); err != nil {
+		return cfg, err
+	}
+	for name := range onCommandLine {
+		cfg.given[name] = true
+	}
 	return cfg, cfg.check()
+}
+
+// applyLower applies, under the command line (whose options are in
+// skip), the configuration files and then the environment.
+func (cfg *config) applyLower(specs []flagSpec, getenv func(string) string, defaults []string, skip map[string]bool) error {
+	named, label := cfg.ConfigFile, "--config"
+	if !skip["config"] {
+		named, label = getenv("LOCUST_CONFIG"), "LOCUST_CONFIG"
+	}
+	files, err := readConfigFiles(defaults, expandHome(named, getenv), label)
+	if err != nil {
+		return err
+	}
+	for _, entries := range files {
+		err := cfg.layer(func() error {
+			warnings, err := cfg.applyConfigFile(entries, specs, skip)
+			cfg.warnings = append(cfg.warnings, warnings...)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return cfg.layer(func() error { return applyEnv(specs, getenv, cfg.given, skip) })
+}
+
+// layer applies one source of options over those before it: thresholds,
+// the one option that adds up, are replaced by a source that gives any.
+func (cfg *config) layer(apply func() error) error {
+	before := cfg.Thresholds
+	cfg.Thresholds = nil
+	err := apply()
+	if cfg.Thresholds == nil {
+		cfg.Thresholds = before
+	}
+	return err
 }
 
 // hostError says what is wrong with a -H/--host that is not an http(s)
@@ -231,12 +298,12 @@ func longName(specs []flagSpec, name string) string {
 	return name
 }
 
-// applyEnv sets the options whose LOCUST_* variable getenv returns and
-// marks them given.
-func applyEnv(specs []flagSpec, getenv func(string) string, given map[string]bool) error {
+// applyEnv sets the options whose LOCUST_* variable getenv returns,
+// except those in skip, and marks them given.
+func applyEnv(specs []flagSpec, getenv func(string) string, given, skip map[string]bool) error {
 	for _, s := range specs {
 		v := getenv(s.env)
-		if v == "" {
+		if v == "" || skip[s.long] {
 			continue
 		}
 		given[s.long] = true
@@ -352,7 +419,8 @@ func writeUsage(w io.Writer, name string, args []string, classes []*UserClass) {
 	fmt.Fprintf(w, "Usage: %s [options]\n\n", name)
 	fmt.Fprintln(w, "Runs the user classes standalone like `locust --headless`, or as a worker of a Locust")
 	fmt.Fprintln(w, "master with --master-host. Every option may also come from the environment variable")
-	fmt.Fprintln(w, "shown in brackets; the command line wins.")
+	fmt.Fprintln(w, "shown in brackets or from a configuration file (--config); the command line wins over")
+	fmt.Fprintln(w, "the environment, which wins over the files.")
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "Exit codes: %d ok; --exit-code-on-error (default %d) when a request failed;\n", ExitOK, ExitFailure)
 	fmt.Fprintf(w, "%d bad option; %d a --threshold was broken.\n", ExitUsage, ExitThreshold)

@@ -1,12 +1,14 @@
 package worker
 
-// This file owns the worker's heartbeats to its master and the measure of
-// how late they come. The session starts them (session.go) and logs the
-// worst gap at the end of each test (session_jobs.go) and when it ends.
+// This file owns the worker's heartbeats to its master, the CPU figure
+// they carry (a share of the worker's cores) and the measure of how late
+// they come. The session starts them (session.go) and logs the worst gap
+// at the end of each test (session_jobs.go) and when it ends.
 
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"time"
 
@@ -86,7 +88,8 @@ func (s *session) heartbeats(ctx context.Context) {
 // heartbeat sends one heartbeat at now, with the worker's state and the
 // process's figures, and records its time in s.gaps.
 func (s *session) heartbeat(now time.Time, sampler *processSampler) {
-	cpu, rss := sampler.sample(now)
+	oneCore, rss := sampler.sample(now)
+	cpu := shareOfCores(oneCore, runtime.GOMAXPROCS(0))
 	err := s.send(protocol.HeartbeatMessage{State: s.currentState(), CPUUsage: cpu, MemoryUsage: rss})
 	switch {
 	case err == nil:
@@ -94,6 +97,27 @@ func (s *session) heartbeat(now time.Time, sampler *processSampler) {
 	case errors.Is(err, protocol.ErrQueueFull):
 		s.warnLimited(now, "heartbeat-queue-full", "a heartbeat could not be queued: the master reads too slowly and the send queue is full")
 	}
+}
+
+// shareOfCores turns the process's CPU use in percent of one core
+// (processSampler's figure: 200 is two cores busy) into the heartbeat's
+// current_cpu_usage: percent of procs cores, so that 100 means every core
+// the worker has is busy. A Python worker, held to one core by its GIL,
+// reports psutil's percent of one core, which means the same; Locust's
+// master warns above 90.
+//
+// procs is GOMAXPROCS, not NumCPU. NumCPU counts the CPUs the process
+// may run on (its affinity); GOMAXPROCS is by default at most that and,
+// on Linux since Go 1.25 (for a program whose go.mod says go 1.25 or
+// later), also follows the container's CPU limit (cgroup quota): a
+// worker limited to 2 CPUs on a 64-core node is busy at 100, not at 3.
+// It is also what the scheduler runs Go code on: a user who sets
+// GOMAXPROCS=1 gives the worker one core. It is read at each heartbeat,
+// as the runtime changes it when the limit changes. The figure is not
+// capped: threads in system calls or cgo can take a little more than
+// procs cores, and then it exceeds 100. A procs below 1 counts as 1.
+func shareOfCores(oneCore float64, procs int) float64 {
+	return oneCore / float64(max(procs, 1))
 }
 
 // logHeartbeatGaps logs how regular the heartbeats were since the last

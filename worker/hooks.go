@@ -62,7 +62,9 @@ type Message struct {
 
 // Decode stores the payload in the value v points to, the way msgpack
 // decodes into Go values: struct fields by their `codec` tag or name,
-// slices, maps, numbers converted.
+// slices, maps, numbers converted (an integer too large for a smaller
+// type is an error; a uint64 above math.MaxInt64 decoded into a signed
+// type wraps, as the codec has it).
 func (m Message) Decode(v any) error {
 	var buf []byte
 	h := msgpackHandle()

@@ -36,7 +36,8 @@ const (
 )
 
 // Main is a whole user program's main function: it reads the command line
-// (Locust's flags; -h lists them) and LOCUST_* environment variables,
+// (Locust's flags; -h lists them), LOCUST_* environment variables and
+// configuration files (--config FILE, ~/.locust.conf, ./locust.conf),
 // runs as a worker of a Locust master when --master-host or --worker is
 // given and standalone otherwise, and exits with the code [RunCommand]
 // returns. The first SIGINT or SIGTERM stops the test gracefully (the
@@ -62,7 +63,9 @@ func Main(classes ...*UserClass) {
 // It is for programs that do more than [Main]: that serve something
 // while the test runs, run a test from a test, or have defaults of their
 // own, which go before the command line's arguments so that these
-// override them (and -h shows them as the defaults):
+// override them (and -h shows them as the defaults; being on the
+// command line, they also win over LOCUST_* variables and configuration
+// files):
 //
 //	args := append([]string{"-u", "20", "-r", "10", "-t", "10s"}, os.Args[1:]...)
 //	ctx, stop := worker.SignalContext(context.Background(), os.Stderr)
@@ -121,6 +124,10 @@ type command struct {
 	stdout, stderr io.Writer
 	// getenv reads environment variables; nil means os.Getenv.
 	getenv func(string) string
+	// configDefaults returns the configuration files read when they
+	// exist, before --config's; nil means defaultConfigFiles
+	// (~/.locust.conf and ./locust.conf, as Locust 2.12.1).
+	configDefaults func(getenv func(string) string) []string
 }
 
 func (c *command) out() io.Writer {
@@ -157,7 +164,11 @@ func (c *command) run(ctx context.Context, args []string) int {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	cfg, err := parseArgs(args, getenv, c.classes...)
+	defaults := c.configDefaults
+	if defaults == nil {
+		defaults = defaultConfigFiles
+	}
+	cfg, err := parseSources(args, getenv, defaults(getenv), c.classes...)
 	if errors.Is(err, flag.ErrHelp) {
 		writeUsage(c.out(), c.programName(), args, c.classes)
 		return ExitOK
@@ -175,9 +186,20 @@ func (c *command) execute(ctx context.Context, cfg config) int {
 		return c.usageError(err)
 	}
 	defer closeLog()
+	for _, w := range cfg.warnings {
+		logger.Warn(w)
+	}
 	httpOpts, err := cfg.httpOptions()
 	if err != nil {
 		return c.usageError(err)
+	}
+	if cfg.Pprof != "" {
+		p, err := startPprof(cfg.Pprof)
+		if err != nil {
+			return c.usageError(err)
+		}
+		defer p.Close()
+		logger.Info("serving Go's profiles", "url", p.URL())
 	}
 	if cfg.MasterHost != "" || cfg.Worker {
 		return c.runWorker(ctx, cfg, logger, httpOpts)
@@ -205,10 +227,10 @@ func (cfg *config) logger(stderr io.Writer) (*slog.Logger, func(), error) {
 
 // runWorker serves a master until it says quit or ctx is cancelled.
 func (c *command) runWorker(ctx context.Context, cfg config, logger *slog.Logger, httpOpts HTTPOptions) int {
-	if cfg.CSVPrefix != "" || cfg.JSON || len(cfg.Thresholds) > 0 {
-		logger.Warn("--csv, --json and --threshold apply to standalone runs; as a worker, the master writes the reports")
+	if cfg.CSVPrefix != "" || cfg.JSON || len(cfg.Thresholds) > 0 || cfg.HTMLFile != "" {
+		logger.Warn("--csv, --json, --html and --threshold apply to standalone runs; as a worker, the master writes the reports")
 	}
-	w := &Worker{MasterHost: cfg.MasterHost, MasterPort: cfg.MasterPort, Host: cfg.Host, Classes: c.classes, Logger: logger, HTTP: httpOpts, MaxRPS: cfg.MaxRPS}
+	w := &Worker{MasterHost: cfg.MasterHost, MasterPort: cfg.MasterPort, Host: cfg.Host, Classes: c.classes, Logger: logger, HTTP: httpOpts, MaxRPS: cfg.MaxRPS, Prometheus: cfg.Prometheus}
 	if err := w.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		logger.Error("worker failed", "err", err)
 		return ExitFailure
@@ -230,6 +252,7 @@ func (c *command) runStandalone(ctx context.Context, cfg config, logger *slog.Lo
 		Classes: c.classes, Logger: logger, Output: tables, OnlySummary: cfg.OnlySummary,
 		CSVPrefix: cfg.CSVPrefix, CSVFullHistory: cfg.CSVFullHistory, ResetStats: cfg.ResetStats, HTTP: httpOpts,
 		MaxRPS: cfg.MaxRPS, ArrivalRate: cfg.ArrivalRate, Iterations: cfg.Iterations, Stages: cfg.Stages,
+		Prometheus: cfg.Prometheus, HTMLFile: cfg.HTMLFile,
 	}
 	if cfg.spawnAtOnce() {
 		s.SpawnRate = 0

@@ -32,6 +32,7 @@ type messageQueue struct {
 	handled  uint64        // messages whose handlers returned
 	changed  chan struct{} // closed and replaced when handled grows or a message arrives
 	refused  int64
+	stuckAt  uint64          // handled+1 while the handler a wait gave up on still runs; 0: none
 	warned   map[string]bool // message types without a handler, logged once
 }
 
@@ -91,7 +92,7 @@ func (q *messageQueue) waitHandled(ctx context.Context, n uint64, within time.Du
 	defer timeout.Stop()
 	for {
 		q.mu.Lock()
-		done, changed := q.handled >= n, q.changed
+		done, changed := q.handled >= n || q.stuckAt == q.handled+1, q.changed
 		q.mu.Unlock()
 		if done {
 			return
@@ -102,6 +103,9 @@ func (q *messageQueue) waitHandled(ctx context.Context, n uint64, within time.Du
 			return
 		case <-timeout.C:
 			q.logger.Warn("starting users before the custom messages received are handled: a handler is slow", "waited", within)
+			q.mu.Lock()
+			q.stuckAt = q.handled + 1 // later waits do not wait for it again
+			q.mu.Unlock()
 			return
 		}
 	}

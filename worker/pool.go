@@ -498,7 +498,13 @@ func (r *userRun) prepare() prepared {
 	if r.onStart() {
 		return prepareStop
 	}
-	if err := compile(&r.tasks, selectTasks(r.userTasks(), r.config.tasks), &r.config.tags); err != nil {
+	tasks := r.userTasks()
+	selected := selectTasks(tasks, r.config.tasks)
+	if len(selected) == 0 && len(tasks) > 0 {
+		r.idle(fmt.Errorf("the master's update_user_class selected the tasks %q, and the class has none of them", r.config.tasks))
+		return preparePark
+	}
+	if err := compile(&r.tasks, selected, &r.config.tags); err != nil {
 		r.idle(err)
 		return preparePark
 	}

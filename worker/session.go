@@ -78,6 +78,9 @@ const (
 	stateReady    = "ready"
 	stateSpawning = "spawning"
 	stateRunning  = "running"
+	// stateStopped is a standalone run's state after its end (the
+	// --prometheus state); a worker is ready again after a stop.
+	stateStopped = "stopped"
 )
 
 // errTransportClosed ends a session whose transport closed under it.
@@ -121,6 +124,8 @@ type session struct {
 	pending         []*pendingReport  // until written; see pending.go
 	outbox          []*pendingMessage // custom messages until written; see session_custom.go
 	refusedMessages int64             // custom messages refused while the outbox was full
+	outboxSize      int               // bytes of the outbox's messages
+	outboxClosed    bool              // the worker has quit: SendMessage fails
 
 	hooks      *testHooks    // the test's start and stop hooks
 	messages   *messageQueue // custom messages from the master, for their handlers
@@ -143,7 +148,9 @@ type loopState struct {
 	reconnectAsked bool // the master sent reconnect: it still knows this worker
 	epoch          int  // counts registrations with a master that may be new
 	job            *job
-	lastSpawn      float64 // wire timestamp of the last applied spawn
+	testCtx        context.Context    // the running test's, for hooks; Background between tests
+	endTestCtx     context.CancelFunc // cancels testCtx
+	lastSpawn      float64            // wire timestamp of the last applied spawn
 	stopTimeout    time.Duration
 	optionsWarned  map[string]bool
 	fdWarned       bool // the open-file limit warning was logged
@@ -160,7 +167,12 @@ type loopState struct {
 }
 
 func (s *session) setState(state string) { s.state.Store(state) }
-func (s *session) currentState() string  { return s.state.Load().(string) }
+func (s *session) currentState() string {
+	if state, ok := s.state.Load().(string); ok {
+		return state
+	}
+	return stateReady // before the loop began
+}
 
 // setRegistered records whether the master has registered this worker.
 func (s *session) setRegistered(v bool) {
@@ -297,9 +309,16 @@ type ending struct {
 // finish ends the session: it stops the job and the users, bounded by
 // within (plus cancelGrace), and sends the final report and quit.
 func (s *session) finish(within time.Duration) {
+	s.endTest()
 	if s.job != nil {
 		s.job.cancel()
-		<-s.job.done
+		select {
+		case <-s.job.done:
+		case <-time.After(within + stopHookBound):
+			// A hook that ignores its context must not keep the master
+			// from hearing the worker's quit.
+			s.logger.Warn("quitting while the session's job (a hook?) is still running", "waited", within+stopHookBound)
+		}
 	}
 	s.stopUsersBounded(within)
 	s.stopHooksBounded(stopHookBound)

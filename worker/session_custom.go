@@ -11,7 +11,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync/atomic"
 	"time"
 
@@ -47,29 +46,47 @@ func (s *session) sendCustom(m protocol.CustomMessage) error {
 	}
 	s.statsMu.Lock()
 	defer s.statsMu.Unlock()
-	s.outbox = slices.DeleteFunc(s.outbox, func(p *pendingMessage) bool { return p.written() })
-	if len(s.outbox) >= maxOutboxMessages || s.outboxBytes()+len(body) > maxOutboxBytes {
+	switch {
+	case s.outboxClosed:
+		return errors.New("worker: the worker has quit; the message is not sent")
+	case len(body) > maxOutboxBytes:
+		return fmt.Errorf("worker: message %q of %d bytes: larger than %d", m.MessageType, len(body), maxOutboxBytes)
+	}
+	s.pruneOutboxLocked()
+	if len(s.outbox) >= maxOutboxMessages || s.outboxSize+len(body) > maxOutboxBytes {
 		s.refusedMessages++
 		return fmt.Errorf("%w (%d waiting)", errOutboxFull, len(s.outbox))
 	}
 	s.outbox = append(s.outbox, &pendingMessage{body: body})
+	s.outboxSize += len(body)
 	s.flushOutboxLocked()
 	return nil
 }
 
-// outboxBytes is the size of the messages kept.
-func (s *session) outboxBytes() int {
+// pruneOutboxLocked forgets the written messages at the front of the
+// outbox (the transport writes them in order, so those behind an unwritten
+// one wait to be forgotten with it).
+func (s *session) pruneOutboxLocked() {
 	n := 0
-	for _, p := range s.outbox {
-		n += len(p.body)
+	for n < len(s.outbox) && s.outbox[n].written() {
+		s.outboxSize -= len(s.outbox[n].body)
+		s.outbox[n] = nil
+		n++
 	}
-	return n
+	s.outbox = s.outbox[n:]
+}
+
+// closeOutbox refuses further messages: the worker has quit.
+func (s *session) closeOutbox() {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	s.outboxClosed = true
 }
 
 // flushOutboxLocked sends the kept messages, oldest first, to a master
 // that registered the worker. s.statsMu must be held.
 func (s *session) flushOutboxLocked() {
-	s.outbox = slices.DeleteFunc(s.outbox, func(p *pendingMessage) bool { return p.written() })
+	s.pruneOutboxLocked()
 	for _, p := range s.outbox {
 		if !s.acked.Load() {
 			return
@@ -117,15 +134,36 @@ func (s *session) spawnWork(newTest bool, target map[string]int64, spread time.D
 	if s.messages != nil {
 		mark = s.messages.mark()
 	}
+	testCtx := s.testCtx
 	return func(ctx context.Context) {
 		if s.messages != nil {
 			s.messages.waitHandled(ctx, mark, 5*time.Second)
 		}
-		if newTest {
-			s.hooks.start(ctx)
+		if newTest && ctx.Err() == nil {
+			// The test's context, not the job's: the master's next ramp
+			// step replaces this job, not the test.
+			s.hooks.start(testCtx)
+		}
+		if ctx.Err() != nil {
+			return // replaced or ended while the messages or TestStart ran: start no user
 		}
 		s.pool.setTargetOver(ctx, target, spread)
 	}
+}
+
+// beginTest gives a new test its context, which hooks get and which ends
+// with the test (endTest).
+func (s *session) beginTest() {
+	s.endTest()
+	s.testCtx, s.endTestCtx = context.WithCancel(context.Background())
+}
+
+// endTest cancels the test's context.
+func (s *session) endTest() {
+	if s.endTestCtx != nil {
+		s.endTestCtx()
+	}
+	s.testCtx, s.endTestCtx = context.Background(), nil
 }
 
 // stopHooksBounded runs the TestStop hooks, waiting at most within for

@@ -63,6 +63,7 @@ func (s *session) startJob(kind jobKind, work func(ctx context.Context)) {
 func (s *session) stopUsers() {
 	s.resumeBy = time.Time{}
 	s.setState(stateReady)
+	s.endTest()
 	s.startJob(jobReset, func(ctx context.Context) {
 		s.pool.stopAllWithin(ctx, -1)
 		s.hooks.stop(ctx)

@@ -115,6 +115,7 @@ func (s *session) onSpawn(now time.Time, m protocol.SpawnMessage) {
 	newTest := s.currentState() == stateReady
 	if newTest { // the caps on rows start afresh
 		s.collector.NewTest()
+		s.beginTest()
 	}
 	s.setState(stateSpawning)
 	target := m.UserClassesCount
@@ -133,6 +134,7 @@ func (s *session) onStop(now time.Time) {
 		return
 	}
 	s.logger.Info("the master asked to stop")
+	s.endTest()
 	s.startJob(jobStop, func(ctx context.Context) {
 		s.pool.stopAll(ctx)
 		s.hooks.stop(ctx)

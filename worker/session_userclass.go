@@ -36,7 +36,12 @@ func (s *session) onUpdateUserClass(now time.Time, m protocol.UpdateUserClassMes
 			}
 			update.host = host
 		case "tasks":
-			update.tasks = stringList(v)
+			list, ok := v.([]any)
+			if !ok {
+				s.warnLimited(now, "update-class-tasks", "ignoring update_user_class tasks: not a list of task names", "tasks", peerText(fmt.Sprint(v)))
+				continue
+			}
+			update.tasks = stringList(list)
 			if update.tasks == nil {
 				update.tasks = []string{}
 			}

@@ -13,6 +13,7 @@ import (
 	"math"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/golocust/golocust/stats"
@@ -61,6 +62,11 @@ type Standalone struct {
 	// CSVInterval is how often the CSV files are written; 0 means 1 s,
 	// Locust's CSV_STATS_INTERVAL_SEC.
 	CSVInterval time.Duration
+	// HTMLFile, when set, writes the run's report to this file at the end
+	// (Locust's --html): one HTML file that opens offline, with the
+	// summary's tables and charts over time, a point every CSVInterval
+	// (report_html.go). The file is created when the run starts.
+	HTMLFile string
 	// ResetStats forgets the statistics once every user has started, like
 	// Locust's --reset-stats.
 	ResetStats bool
@@ -91,6 +97,12 @@ type Standalone struct {
 	// Shape, when set, drives the users over time like a LoadTestShape;
 	// Users and SpawnRate are then not used.
 	Shape Shape
+
+	// Prometheus, when set, is the address (e.g. 127.0.0.1:9646) of a
+	// /metrics endpoint of the run's requests, users and state; at the
+	// end the run waits up to 10 s for one last scrape of its final
+	// figures.
+	Prometheus string
 }
 
 // Result is what a standalone run measured.
@@ -251,9 +263,12 @@ type standaloneRun struct {
 	pool       *pool
 	collector  *stats.Collector
 	totals     *stats.Totals
-	csv        *csvFiles // nil without CSVPrefix
+	csv        *csvFiles   // nil without CSVPrefix
+	html       *htmlReport // nil without HTMLFile
 	exceptions exceptionLog
-	stopRun    func() // ends the run
+	stopRun    func()       // ends the run
+	exporter   *exporter    // nil without Prometheus
+	state      atomic.Value // string: spawning, running, stopped (for Prometheus)
 	hooks      *testHooks
 	messages   *messageQueue
 	open       *openModel    // nil: the closed model
@@ -262,7 +277,7 @@ type standaloneRun struct {
 
 // start checks the classes and options and makes the run's pool and CSV
 // files.
-func (s *Standalone) start() (*standaloneRun, error) {
+func (s *Standalone) start() (_ *standaloneRun, err error) {
 	classes, err := validateClasses(s.Classes)
 	if err != nil {
 		return nil, err
@@ -275,6 +290,11 @@ func (s *Standalone) start() (*standaloneRun, error) {
 		return nil, fmt.Errorf("worker: %w", err)
 	}
 	r := &standaloneRun{Standalone: s, logger: s.Logger, out: s.Output, collector: stats.NewCollector(), totals: stats.NewTotals()}
+	defer func() {
+		if err != nil {
+			r.exporter.close() // a later step failed: stop serving
+		}
+	}()
 	if r.logger == nil {
 		r.logger = slog.Default()
 	}
@@ -285,9 +305,16 @@ func (s *Standalone) start() (*standaloneRun, error) {
 	raiseFileLimit(r.logger)
 	r.pool = newPool(classes, r.collector, r.logger, r.exceptions.add)
 	r.pool.setHTTP(httpOpts)
-	r.setHooks()
+	if err := r.setHooks(); err != nil {
+		return nil, err
+	}
 	warnFileLimit(r.logger, r.pool.ownConnectionUsers(classCounts(s.Classes, max(s.Users, 1))))
 	r.pool.configure(s.Host, s.StopTimeout, tagFilter{include: s.Tags, exclude: s.ExcludeTags})
+	if s.HTMLFile != "" {
+		if r.html, err = newHTMLReport(s.HTMLFile, time.Now()); err != nil {
+			return nil, err
+		}
+	}
 	if s.CSVPrefix != "" {
 		if r.csv, err = createCSVFiles(s.CSVPrefix, s.CSVFullHistory); err != nil {
 			return nil, err
@@ -302,7 +329,7 @@ func (r *standaloneRun) loop(ctx context.Context, rampDone <-chan map[string]int
 	printTicker := time.NewTicker(orDefault(r.PrintInterval, 2*time.Second))
 	defer printTicker.Stop()
 	var csvTick <-chan time.Time // nil: never ready
-	if r.csv != nil {
+	if r.csv != nil || r.html != nil {
 		t := time.NewTicker(orDefault(r.CSVInterval, time.Second))
 		defer t.Stop()
 		csvTick = t.C
@@ -321,6 +348,7 @@ func (r *standaloneRun) loop(ctx context.Context, rampDone <-chan map[string]int
 			return spawned
 		case spawned = <-rampDone:
 			rampDone = nil
+			r.state.Store(stateRunning)
 			r.rampFinished()
 			if r.ResetStats && ctx.Err() == nil && !r.shaped() { // not when the ramp was cut short, nor at a shape's end
 				r.resetStats(time.Now())
@@ -337,9 +365,7 @@ func (r *standaloneRun) loop(ctx context.Context, rampDone <-chan map[string]int
 			}
 		case now := <-csvTick:
 			r.merge(now)
-			if err := r.csv.write(r.totals, r.arrivals, r.exceptions.list(), int(sum(r.pool.counts())), now); err != nil {
-				r.logger.Warn("writing the CSV files", "err", err)
-			}
+			r.recordInterval(now)
 		}
 	}
 }
@@ -364,6 +390,7 @@ func (r *standaloneRun) finish(start time.Time, spawned map[string]int64) *Resul
 	r.pool.waitWithin(stopGrace) // stopping gave up on stuck users already
 	r.hooks.stop(context.Background())
 	r.messages.waitHandled(context.Background(), r.messages.mark(), stopGrace) // what users and hooks sent
+	r.state.Store(stateStopped)
 	end := time.Now()
 	r.merge(end)
 	res := &Result{Stats: r.totals, Duration: end.Sub(start), Exceptions: r.exceptions.list(), Users: spawned, Arrivals: r.arrivals}
@@ -375,9 +402,11 @@ func (r *standaloneRun) finish(start time.Time, spawned map[string]int64) *Resul
 			r.logger.Error("writing the CSV files", "err", err)
 		}
 	}
+	r.writeHTML(res, start, end)
 	if err := res.WriteSummary(r.out); err != nil {
 		r.logger.Warn("printing the summary", "err", err)
 	}
+	r.lastScrape()
 	return res
 }
 

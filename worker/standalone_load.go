@@ -149,13 +149,48 @@ func writeArrivals(w io.Writer, t *stats.Totals, c ArrivalCounts, current bool) 
 
 // setHooks gives the run its classes' hooks: the request listener, the
 // test's start and stop, and a message queue that SendMessage feeds, as
-// Locust's local runner hands messages to its own handlers.
-func (r *standaloneRun) setHooks() {
+// Locust's local runner hands messages to its own handlers; and the
+// Prometheus endpoint, whose address may be bad.
+func (r *standaloneRun) setHooks() error {
 	hooks := runHooks(r.Classes)
-	r.pool.listen = requestListener(hooks)
+	r.state.Store(stateSpawning)
+	var promListen func(stats.Sample)
+	if r.Prometheus != "" {
+		r.exporter = newExporter(r.pool.counts, func() string { return r.state.Load().(string) })
+		if err := r.exporter.start(r.Prometheus, r.logger); err != nil {
+			return fmt.Errorf("worker: %w", err)
+		}
+		promListen = r.exporter.listen
+	}
+	r.pool.listen = joinListeners(requestListener(hooks), promListen)
 	r.hooks = &testHooks{hooks: hooks, logger: r.logger, env: r.pool.hookContext}
 	r.messages = newMessageQueue(hooks, r.pool.hookContext, r.logger)
 	r.pool.messenger = func(m protocol.CustomMessage) error {
-		return r.messages.push(Message{Type: m.MessageType, Data: m.Data})
+		// Through the wire's form, so that handlers see what a master's
+		// message gives them (int64, map[string]any), and what a master
+		// could not take is refused here too.
+		body, err := protocol.Encode("local", m)
+		if err != nil {
+			return fmt.Errorf("worker: message %q: %w", m.MessageType, err)
+		}
+		env, err := protocol.Decode(body)
+		if err != nil {
+			return fmt.Errorf("worker: message %q: %w", m.MessageType, err)
+		}
+		wire := env.Message.(protocol.CustomMessage)
+		return r.messages.push(Message{Type: wire.MessageType, Data: wire.Data})
 	}
+	return nil
+}
+
+// lastScrape waits, with --prometheus, for a scrape of the final figures
+// (at most finalScrapeWait), then stops serving.
+func (r *standaloneRun) lastScrape() {
+	if r.exporter == nil {
+		return
+	}
+	if !r.exporter.awaitScrape(finalScrapeWait) {
+		r.logger.Warn("no Prometheus scrape of the final figures", "waited", finalScrapeWait)
+	}
+	r.exporter.close()
 }

@@ -60,6 +60,9 @@ type Worker struct {
 	// HTTP configures the users' HTTP connections: shared or one per
 	// user, and TLS (certificates are verified by default).
 	HTTP HTTPOptions
+	// Prometheus, when set, is the address (e.g. 0.0.0.0:9646) of a
+	// /metrics endpoint of the worker's requests, users and state.
+	Prometheus string
 	// MaxRPS caps this worker's task iterations per second; 0: no cap.
 	// The cap is per worker: with N workers the test makes up to N*MaxRPS.
 	// A master whose locustfile declares a max_rps option (e.g.
@@ -118,7 +121,17 @@ func (w *Worker) Run(ctx context.Context) error {
 	s.pool.configure(w.Host, 0, tagFilter{})
 	s.pool.setMaxRPS(time.Now(), w.MaxRPS)
 	hooks := runHooks(w.Classes)
-	s.pool.listen = requestListener(hooks)
+	var promListen func(stats.Sample)
+	if w.Prometheus != "" {
+		e := newExporter(s.pool.counts, s.currentState)
+		if err := e.start(w.Prometheus, logger); err != nil {
+			conn.Close()
+			return fmt.Errorf("worker: %w", err)
+		}
+		defer e.close()
+		promListen = e.listen
+	}
+	s.pool.listen = joinListeners(requestListener(hooks), promListen)
 	s.pool.messenger = s.sendCustom
 	s.hooks = &testHooks{hooks: hooks, logger: logger, env: s.pool.hookContext}
 	s.messages = newMessageQueue(hooks, s.pool.hookContext, logger)
@@ -204,6 +217,7 @@ func hangUp(s *session) {
 	}
 	s.conn.Close()
 	s.logLostReports()
+	s.closeOutbox()
 	s.logLostMessages()
 	// Stopping users gave up on stuck ones after stopGrace already.
 	s.pool.waitWithin(stopGrace)
