@@ -85,6 +85,7 @@ func eaIdle() *UserClass { return Class("A", func() *idleUser { return &idleUser
 // so the login or data fetch a TestStart does with ctx fails with
 // "context canceled" on any ramp whose TestStart takes longer than a step.
 func TestExtendAttackTestStartContextOutlivesRampStepsBug(t *testing.T) {
+	skipShort(t)
 	logs := newLogRecorder()
 	entered := make(chan context.Context, 1)
 	release := make(chan struct{})
@@ -138,6 +139,7 @@ type stuckHookCase struct {
 // quit, though users (stopUsersBounded) and the quit path's own TestStop
 // (stopHooksBounded) are bounded; the master waits 0.5 s.
 func TestExtendAttackStuckHookDoesNotHangQuitBug(t *testing.T) {
+	skipShort(t)
 	for _, tc := range []stuckHookCase{
 		{name: "TestStart, master quits"},
 		{name: "TestStart, SIGTERM", sigterm: true},
@@ -185,6 +187,7 @@ func testStuckHookQuit(t *testing.T, tc stuckHookCase) {
 // starts the users of a spawn (after waiting 5 s for the handler), and
 // quits on the master's quit.
 func TestExtendAttackStuckHandlerFlood(t *testing.T) {
+	skipShort(t)
 	logs := newLogRecorder()
 	entered := make(chan struct{}, 1)
 	var handled atomic.Int64
@@ -235,6 +238,7 @@ func TestExtendAttackStuckHandlerFlood(t *testing.T) {
 // test for the rest of the worker's life. A message the worker already
 // gave up waiting for should not hold later spawns.
 func TestExtendAttackStuckHandlerDelaysEverySpawnBug(t *testing.T) {
+	skipShort(t)
 	logs := newLogRecorder()
 	release := make(chan struct{})
 	m, _ := startSessionWith(t, func(w *Worker) { w.Logger = slog.New(logs) }, eaIdle().Hooks(&Hooks{
@@ -257,6 +261,7 @@ func TestExtendAttackStuckHandlerDelaysEverySpawnBug(t *testing.T) {
 // handler or request listener is logged; the test goes on, later
 // messages and handlers run, TestStop still runs once.
 func TestExtendAttackPanickingHooks(t *testing.T) {
+	skipShort(t)
 	logs := newLogRecorder()
 	var second, stops atomic.Int64
 	got := make(chan int64, 4)
@@ -297,6 +302,7 @@ func TestExtendAttackPanickingHooks(t *testing.T) {
 // (the connection is closed) and never logged (logLostMessages ran at
 // the hang-up). "Nothing silently lost" wants an error.
 func TestExtendAttackSendMessageAfterRunBug(t *testing.T) {
+	skipShort(t)
 	ctxs := make(chan context.Context, 1)
 	hooks := &Hooks{TestStart: func(ctx context.Context) error { ctxs <- ctx; return nil }}
 	m, done := startSession(t, eaIdle().Hooks(hooks))
@@ -318,6 +324,7 @@ func TestExtendAttackSendMessageAfterRunBug(t *testing.T) {
 // worker: exactly 10,000 are kept, every other call returns an error;
 // after the ack each kept message arrives once, each sender's in order.
 func TestExtendAttackSendMessageFlood(t *testing.T) {
+	skipShort(t)
 	const senders, each = 64, 200 // 12,800 attempts
 	ctxs := make(chan context.Context, 1)
 	class := Class("F", func() *ctxUser { return &ctxUser{ctxs: ctxs} })
@@ -418,6 +425,7 @@ func (u *ctxUser) Tasks() []Task {
 // int asserted as int, a map[string]int), and the sender's map is shared
 // with the handler (a data race if the user reuses it).
 func TestExtendAttackStandaloneMessageAsOnTheWireBug(t *testing.T) {
+	skipShort(t)
 	got := make(chan any, 4)
 	sendErrs := make(chan error, 4)
 	hooks := &Hooks{
@@ -454,6 +462,7 @@ func TestExtendAttackStandaloneMessageAsOnTheWireBug(t *testing.T) {
 // TestExtendAttackMessageDecode: Decode into mismatched types is an
 // error, never a panic; the generic payloads of both directions decode.
 func TestExtendAttackMessageDecode(t *testing.T) {
+	skipShort(t)
 	type account struct {
 		User string `codec:"username"`
 		N    int    `json:"n"`
@@ -502,6 +511,7 @@ func TestExtendAttackMessageDecode(t *testing.T) {
 // A malformed attribute should be ignored with a warning, as a bad host
 // is (which holds: the class keeps its host).
 func TestExtendAttackUpdateUserClassTasksNotAListBug(t *testing.T) {
+	skipShort(t)
 	logs := newLogRecorder()
 	ran := make(chan string, 1)
 	hosts := make(chan string, 1)
@@ -566,6 +576,7 @@ func (u *eaTaskUser) Tasks() []Task {
 // nothing to do" with "no tasks", which does not say that the master's
 // update_user_class selected them away, nor which names it asked for.
 func TestExtendAttackUpdateUserClassTasksNamingNothingBug(t *testing.T) {
+	skipShort(t)
 	logs := newLogRecorder()
 	class := Class("A", func() *eaTaskUser { return &eaTaskUser{ran: make(chan string, 1), hosts: make(chan string, 1)} }).
 		Host("http://127.0.0.1:1")
@@ -598,6 +609,7 @@ func TestExtendAttackUpdateUserClassTasksNamingNothingBug(t *testing.T) {
 // deterministically. (Refilling with a subset in between breaks it too:
 // TestExtendAttackFeederHeldRowForgottenBug.)
 func TestExtendAttackFeederUniqueUnderChurnBug(t *testing.T) {
+	skipShort(t)
 	rows := make([]Row, 50)
 	for i := range rows {
 		rows[i] = Row{"username": fmt.Sprintf("u%d", i), "password": "p"}
@@ -663,6 +675,7 @@ func TestExtendAttackFeederUniqueUnderChurnBug(t *testing.T) {
 // rebuilds f.at from the current rows only, so heldRows forgets the held
 // rows the intermediate data did not repeat.
 func TestExtendAttackFeederHeldRowForgottenBug(t *testing.T) {
+	skipShort(t)
 	f := NewFeeder(Unique, Row{"u": "0"}, Row{"u": "1"})
 	held, _ := f.Take()                   // u=0
 	f.Fill([]Row{{"u": "1"}})             // the master's data without it
@@ -693,6 +706,7 @@ func TestExtendAttackFeederHeldRowForgottenBug(t *testing.T) {
 // hand a row out twice, 0 of 100 when the test keeps the replaced rows
 // alive (this test runs 20 of them: 18 fail).
 func TestExtendAttackFeederRowIdentityReusedAfterGCBug(t *testing.T) {
+	skipShort(t)
 	rows := make([]Row, 6)
 	for i := range rows {
 		rows[i] = Row{"u": fmt.Sprint(i)}
@@ -737,6 +751,7 @@ func TestExtendAttackFeederRowIdentityReusedAfterGCBug(t *testing.T) {
 // TestExtendAttackFeederReceiveShapes: Receive refuses what is not a list
 // of maps of scalars and keeps the rows it had; Err says why.
 func TestExtendAttackFeederReceiveShapes(t *testing.T) {
+	skipShort(t)
 	for _, data := range []any{
 		nil, "x", int64(1), map[string]any{"a": "b"},
 		[]any{"x"}, []any{nil}, []any{map[string]any{"a": []any{"b"}}}, []any{map[any]any{int64(1): "a"}},
@@ -763,6 +778,7 @@ func TestExtendAttackFeederReceiveShapes(t *testing.T) {
 // the statistics and seen by the listener exactly once each, with both
 // HTTP clients and Record.
 func TestExtendAttackRequestListenerOncePerRequest(t *testing.T) {
+	skipShort(t)
 	hang := make(chan struct{})
 	var served atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -875,6 +891,7 @@ func (c *eaCountingHooks) check(t *testing.T, when string, starts, stops int64) 
 // master's stop, its quit and SIGTERM each end the test with one
 // TestStop, whose message reaches the master before the worker's quit.
 func TestExtendAttackHooksOncePerTestAcrossPaths(t *testing.T) {
+	skipShort(t)
 	for _, sigterm := range []bool{false, true} {
 		t.Run(fmt.Sprintf("sigterm=%v", sigterm), func(t *testing.T) {
 			c := newEACountingHooks()
@@ -922,6 +939,7 @@ func TestExtendAttackHooksOncePerTestAcrossPaths(t *testing.T) {
 // lost for good end the test (one TestStop); the next master's test runs
 // TestStart again.
 func TestExtendAttackHooksWhenMasterLostForGood(t *testing.T) {
+	skipShort(t)
 	c := newEACountingHooks()
 	m, _ := startSessionWith(t, func(w *Worker) { w.NoMasterTimeout = -1 }, eaIdle().Hooks(c.hooks()))
 	m.expect("client_ready")
@@ -945,6 +963,7 @@ func TestExtendAttackHooksWhenMasterLostForGood(t *testing.T) {
 // TestExtendAttackStandaloneStopTestRunsTestStop: a standalone run a user
 // ends with StopTest runs TestStop once, after the last user stopped.
 func TestExtendAttackStandaloneStopTestRunsTestStop(t *testing.T) {
+	skipShort(t)
 	c := newEACountingHooks()
 	var live atomic.Int64
 	var liveAtStop atomic.Int64

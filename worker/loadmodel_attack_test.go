@@ -57,6 +57,7 @@ func runBounded(t *testing.T, s *Standalone, limit time.Duration) (*Result, time
 // left to spend it, so the test must end; it runs until -t instead, and
 // without -t for ever.
 func TestLoadAttackIterationsEndWhenAllUsersStop(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	var runs atomic.Int64
 	class := countClass(&runs, func(int64) error { return ErrStopUser })
@@ -70,6 +71,7 @@ func TestLoadAttackIterationsEndWhenAllUsersStop(t *testing.T) {
 // TestLoadAttackIterationsExactUnderChaos: tasks that panic, fail, raise and
 // interrupt nested sets; the budget is still exact and the test ends.
 func TestLoadAttackIterationsExactUnderChaos(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	var runs atomic.Int64
 	act := func(n int64) error {
@@ -112,6 +114,7 @@ func (u nestedUser) Tasks() []Task {
 // TestLoadAttackIterationsFewerThanUsers: --iterations 3 with 50 users runs
 // 3 iterations and ends.
 func TestLoadAttackIterationsFewerThanUsers(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	var runs atomic.Int64
 	class := countClass(&runs, func(int64) error { return nil })
@@ -127,6 +130,7 @@ func TestLoadAttackIterationsFewerThanUsers(t *testing.T) {
 // ran, not also those handed to users that the spent budget then refused
 // (20 users all take one at once; 1 runs).
 func TestLoadAttackOpenModelIterationsStarted(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	var runs atomic.Int64
 	class := countClass(&runs, func(int64) error { time.Sleep(10 * time.Millisecond); return nil })
@@ -145,6 +149,7 @@ func TestLoadAttackOpenModelIterationsStarted(t *testing.T) {
 // time.Duration's range), not in the past; at 1e300/s iterations are due
 // at once.
 func TestLoadAttackArrivalScheduleExtremeRates(t *testing.T) {
+	skipShort(t)
 	s := newArrivalSchedule(at(0), 1e-10, time.Second)
 	if _, ok := s.take(at(0)); !ok {
 		t.Fatal("the first iteration is due at the start")
@@ -162,6 +167,7 @@ func TestLoadAttackArrivalScheduleExtremeRates(t *testing.T) {
 // +Inf must not leave the dispatcher spinning on a next-due time in the
 // past.
 func TestLoadAttackArrivalScheduleBadShapeRates(t *testing.T) {
+	skipShort(t)
 	for _, rate := range []float64{math.NaN(), math.Inf(1)} {
 		s := newArrivalSchedule(at(0), 10, time.Second)
 		s.take(at(0))
@@ -175,6 +181,7 @@ func TestLoadAttackArrivalScheduleBadShapeRates(t *testing.T) {
 // TestLoadAttackShapeStepInfiniteSpawnRate: SpawnRate +Inf means at once, as
 // 0 does; it must not move one user a tick.
 func TestLoadAttackShapeStepInfiniteSpawnRate(t *testing.T) {
+	skipShort(t)
 	for _, rate := range []float64{math.Inf(1), 1e300} {
 		if users, _, _ := shapeStep(0, ShapeTick{Users: 100, SpawnRate: rate}, time.Second, 0); users != 100 {
 			t.Errorf("SpawnRate %v: %d users after one tick, want 100", rate, users)
@@ -186,6 +193,7 @@ func TestLoadAttackShapeStepInfiniteSpawnRate(t *testing.T) {
 // over 100 s (one user every 10 s). Ticking once a second, the users must
 // stay within one user of the line; they reach 10 after 10 s.
 func TestLoadAttackSlowStagesFollowTheLine(t *testing.T) {
+	skipShort(t)
 	st := Stages{{Duration: 100 * time.Second, Target: 10}}
 	current, owed := 0, 0.0
 	for k := 0; k < 100; k++ {
@@ -206,6 +214,7 @@ func TestLoadAttackSlowStagesFollowTheLine(t *testing.T) {
 // users a second, as Locust's LoadTestShape reads it, takes 100 s; one
 // tick must not start a whole user a second.
 func TestLoadAttackShapeSpawnRateBelowOne(t *testing.T) {
+	skipShort(t)
 	current, owed := 0, 0.0
 	for k := 0; k < 10; k++ {
 		current, _, owed = shapeStep(current, ShapeTick{Users: 10, SpawnRate: 0.1}, time.Second, owed)
@@ -222,6 +231,7 @@ const crashHelperEnv = "GOLOCUST_ATTACK_CRASH"
 // TestLoadAttackShapeCannotCrashTheProcess: a Shape whose Tick panics, or
 // names a nil class, must not crash the process: a task's panic does not.
 func TestLoadAttackShapeCannotCrashTheProcess(t *testing.T) {
+	skipShort(t)
 	for _, which := range []string{"panic", "nilclass"} {
 		t.Run(which, func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "-test.run=^TestLoadAttackCrashHelper$", "-test.v")
@@ -239,6 +249,7 @@ func TestLoadAttackShapeCannotCrashTheProcess(t *testing.T) {
 // TestLoadAttackCrashHelper runs, in the child process of
 // TestLoadAttackShapeCannotCrashTheProcess, a shape that misbehaves.
 func TestLoadAttackCrashHelper(t *testing.T) {
+	skipShort(t)
 	which := os.Getenv(crashHelperEnv)
 	if which == "" {
 		t.Skip("run by TestLoadAttackShapeCannotCrashTheProcess")
@@ -264,6 +275,7 @@ func TestLoadAttackCrashHelper(t *testing.T) {
 // rows with the requests' ones: after the reset, every ARRIVAL iteration
 // is one request, so the counts match within the users in flight.
 func TestLoadAttackResetStatsOpenModel(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	tg := newTimedTarget(t, 0)
 	s := &Standalone{Host: tg.URL, Users: 2, SpawnRate: 1, RunTime: 2500 * time.Millisecond, ArrivalRate: 40, ResetStats: true,
@@ -285,6 +297,7 @@ func TestLoadAttackResetStatsOpenModel(t *testing.T) {
 // time has passed), no goroutine of the open model, the shape or the
 // stages is left.
 func TestLoadAttackNoGoroutineLeft(t *testing.T) {
+	skipShort(t)
 	before := runtime.NumGoroutine()
 	var runs atomic.Int64
 	class := countClass(&runs, func(int64) error { time.Sleep(time.Millisecond); return nil })
@@ -315,6 +328,7 @@ func TestLoadAttackNoGoroutineLeft(t *testing.T) {
 // none due yet makes one due at once, so the schedule fires about every
 // other second whatever the rate.
 func TestLoadAttackSlowRateRampKeepsTheRate(t *testing.T) {
+	skipShort(t)
 	for _, st := range []Stages{{{10 * time.Minute, 0.1}}, {{time.Minute, 1}}} {
 		v0, _ := st.value(0)
 		s := newArrivalSchedule(at(0), v0, time.Minute)
@@ -355,6 +369,7 @@ func (u stampUser) Tasks() []Task {
 // users' reservations (2 s of them, never cancelled) starve the two left
 // for the next 2 s.
 func TestLoadAttackMaxRPSAfterRampDown(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	start := time.Now()
 	var late atomic.Int64 // runs from 1.5 s to 3 s
@@ -383,6 +398,7 @@ func TestLoadAttackMaxRPSAfterRampDown(t *testing.T) {
 // own cap, as documented; a negative, NaN or unreadable value is ignored
 // and keeps the cap in force.
 func TestLoadAttackMasterMaxRPSValues(t *testing.T) {
+	skipShort(t)
 	for _, tc := range []struct {
 		v    any
 		want float64 // the limit after; 0: none
@@ -409,6 +425,7 @@ func TestLoadAttackMasterMaxRPSValues(t *testing.T) {
 // (run it with -race). Every iteration that ran is in the ARRIVAL rows,
 // and at most one iteration per user was handed out and not run.
 func TestLoadAttackOpenModelChaos(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	act := func(n int64) error {
 		switch n % 7 {
@@ -455,6 +472,7 @@ func TestLoadAttackOpenModelChaos(t *testing.T) {
 // TestLoadAttackOnUsersWithStages: OnUsers is called after each spawn step;
 // a staged run has steps too.
 func TestLoadAttackOnUsersWithStages(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	var runs, calls atomic.Int64
 	class := countClass(&runs, func(int64) error { return nil }).Wait(Constant(10 * time.Millisecond))

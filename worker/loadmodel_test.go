@@ -122,6 +122,7 @@ func within(got, want, frac float64) bool { return got >= want*(1-frac) && got <
 // 200 requests a second, as the target counts them, and every request
 // the target served is in the report.
 func TestMaxRPSHoldsTheRate(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	tg := newTimedTarget(t, 0)
 	code, out, errOut := run(t, []string{"-H", tg.URL, "-u", "50", "-r", "1000", "-t", "4s", "--max-rps", "200", "--json", "--only-summary"}, getClass())
@@ -143,6 +144,7 @@ func TestMaxRPSHoldsTheRate(t *testing.T) {
 // dropped; a pool of 50 serves 100/s, and every other iteration due is
 // counted as dropped.
 func TestArrivalRateOpenModel(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	for _, tc := range []struct {
 		pool              string
@@ -211,6 +213,7 @@ func TestIterationsExact(t *testing.T) {
 // the stall, while the requests' own times, started when a user was free,
 // hide it.
 func TestScheduledStartShowsAStall(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	tg := newTimedTarget(t, 0)
 	tg.freezeAt, tg.freezeFor = 8*time.Second, 2*time.Second
@@ -258,6 +261,7 @@ func (classUser) Tasks() []Task {
 // 5 s, holds, ramps down, and ends the test: sampled every 100 ms, the
 // users are always within one spawn step (10 users) of the straight line.
 func TestStagesFollowTheRamp(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	var live atomic.Int64
 	class := Class("Staged", func() classUser { return classUser{live: &live} }).Wait(Constant(100 * time.Millisecond))
@@ -299,6 +303,7 @@ func TestStagesFollowTheRamp(t *testing.T) {
 // TestShapeFuncClasses: a Go shape that starts 6 users of all classes,
 // then moves to 4 users of class B only, then ends the test.
 func TestShapeFuncClasses(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	var a, b atomic.Int64
 	classA := Class("A", func() classUser { return classUser{live: &a} }).Wait(Constant(50 * time.Millisecond))
@@ -379,6 +384,7 @@ func TestLoadModelFromEnvironment(t *testing.T) {
 // TestArrivalsInEveryReport: the open model's rows, the dropped ones
 // included, are in the live table, the summary and PREFIX_arrivals.csv.
 func TestArrivalsInEveryReport(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	tg := newTimedTarget(t, 300*time.Millisecond)
 	prefix := t.TempDir() + "/run"
@@ -404,5 +410,15 @@ func TestArrivalsInEveryReport(t *testing.T) {
 		if !strings.Contains(string(csv), want) {
 			t.Errorf("run_arrivals.csv lacks %q:\n%s", want, csv)
 		}
+	}
+}
+
+// skipShort skips a test that runs for seconds in real time under -short
+// (CI's pass with the oldest Go runs the unit tests so; its main pass runs
+// them all).
+func skipShort(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("runs for seconds in real time; not under -short")
 	}
 }

@@ -26,7 +26,10 @@ func startWorker(t *testing.T, m *locusttest.Master, args ...string) *locusttest
 // exactly the requests the target served.
 func TestMasterShapeDrivesTheWorker(t *testing.T) {
 	target := locusttest.StartTarget(t, nil)
-	m := locusttest.StartMaster(t, "testdata/shape.py", "--headless", "--expect-workers", "1", "--host", target.URL)
+	// A stop timeout lets the requests in flight at each step down and at
+	// the end finish: with none, they are cut short and counted as
+	// failures (RequestCancelled) that the target never served.
+	m := locusttest.StartMaster(t, "testdata/shape.py", "--headless", "--expect-workers", "1", "--stop-timeout", "2", "--host", target.URL)
 	w := startWorker(t, m)
 
 	live := func() int64 {
