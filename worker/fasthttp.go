@@ -7,10 +7,8 @@ package worker
 // connections come from httpconns.go.
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -75,9 +73,11 @@ var _ fastHTTPBinder = (*FastHTTPUser)(nil)
 // kept-alive connection that has been idle the client checks that the
 // server has not closed it. It is safe for concurrent use.
 //
-// By default every call returns a new [Response] that the caller may keep.
-// After [FastHTTPClient.SetReuseResponses] the client reuses one Response
-// and its memory, fasthttp's own rule: see there.
+// By default every call returns a new [Response] that the caller may keep
+// (for a GET, five allocations: the Response with its URL, its Header's
+// map, in two, the header's values and the body). After
+// [FastHTTPClient.SetReuseResponses] the client reuses one Response and
+// its memory, fasthttp's own rule: see there.
 type FastHTTPClient struct {
 	requestCore
 	baseURL  *url.URL // base parsed, nil when base is not an http(s) URL
@@ -106,15 +106,16 @@ type FastHTTPClient struct {
 // client's next request starts: that request overwrites it, as fasthttp
 // overwrites a fasthttp.Response. Copy what must outlive it (strings
 // taken from it, such as [Response.Text] or a Header value, stay valid;
-// slices such as Body and Header's value lists do not).
+// slices such as Body and Header's value lists do not). A Header the
+// caller changed is made anew by the next request.
 //
-// In this mode a request without a body limit ([MaxBodySize],
-// SetMaxBodySize) is read by fasthttp into a reused buffer, which takes
-// the memory of the announced Content-Length before the bytes arrive; a
-// request with a limit is read as in the default mode. A request that
-// starts while another of the same client is running gets a Response of
-// its own. With both, a GET in the steady state allocates nothing (see
-// BENCHMARKS.md, fast path).
+// A request that starts while another of the same client is running gets
+// a Response of its own. In this mode a GET in the steady state allocates
+// nothing (see BENCHMARKS.md, fast path): the client keeps its last
+// request and response, with their buffers, for the next one (a body
+// over 64 KiB is not kept), and a request sent again as it was (the same
+// method and relative path, without header options, body or cookies) is
+// not made again.
 func (c *FastHTTPClient) SetReuseResponses(on bool) {
 	switch {
 	case !on:
@@ -136,7 +137,7 @@ func newFastHTTPClient(base string, recorder stats.Recorder) *FastHTTPClient {
 // conns: shared ones, or its own when own is set.
 func newFastClient(base string, recorder stats.Recorder, conns *connections, own bool) *FastHTTPClient {
 	c := &FastHTTPClient{own: own, conns: conns}
-	c.requestCore = requestCore{base: strings.TrimRight(base, "/"), recorder: recorder, client: c}
+	c.requestCore = requestCore{base: strings.TrimRight(base, "/"), recorder: recorder, client: c, clock: &conns.clock}
 	c.baseURL, c.badBase = conns.parseBase(c.base)
 	if c.baseURL != nil {
 		c.baseHost = c.baseURL.Host
@@ -248,54 +249,96 @@ func (j *fastJar) Cookies(u *url.URL) []*http.Cookie {
 	return (*FastHTTPClient)(j).cookieJar().Cookies(u)
 }
 
-// fastCall is a call of the fast client with what its exchange keeps, in
-// one allocation: the storage of the response's URL and header values,
-// and the watch.
+// fastCall is a call of the fast client with what its exchange keeps of
+// it. The caller keeps none of it: it is reused (the client's own when it
+// reuses its responses, else from its connections' pool), unless the
+// watcher may still look at it.
 type fastCall struct {
 	call
+	watch    fastWatch
+	reuse    *fastReuse // the client's reused memory, when the call holds it
+	discard  bool       // the watcher may still hold watch: do not reuse the call
+	deadline time.Time  // when the request must end; zero: no deadline of its own
+
+	// wire is the request's bytes, when it is a plain request; nil: the
+	// transport writes req. They are made once for each plain request the
+	// call is reused for (wireKey, wireBuf: kept when the call is reused).
+	wire    []byte
+	wireKey fastSent
+	wireBuf wireWriter
+
+	// What the transport (fasttransport.go) read of the last hop.
+	next    *url.URL // where it redirects to, nil when it is the final one
+	body    []byte   // the final hop's body
+	bodyErr error    // why that body could not be read whole
+}
+
+// fastResponse is the memory of a Response of the fast client, in one
+// allocation: the Response and the storage of its URL and header values.
+type fastResponse struct {
+	resp         Response
 	url          url.URL   // the response's URL, when built from the base
 	headerValues [8]string // the values of the response's header, when they fit
-	watch        fastWatch
-	reuse        *fastReuse // the client's reused memory, when the call holds it
-	discard      bool       // the watcher may still hold watch: do not reuse the call
 }
 
 // newCall returns the client's reused call when it reuses responses and
-// no other request holds it, else a call in a new fastCall.
+// no other request holds it, else one from the connections' pool.
 func (c *FastHTTPClient) newCall() *call {
 	if r := c.reuse.Load(); r != nil && r.busy.CompareAndSwap(false, true) {
 		f := r.call
-		*f = fastCall{reuse: r}
-		f.fast = f
+		f.reset(r)
 		return &f.call
 	}
-	f := new(fastCall)
+	f, _ := c.conns.calls.Get().(*fastCall)
+	if f == nil {
+		f = new(fastCall)
+	}
 	f.fast = f
 	return &f.call
 }
 
-// release lets the next request have the reused call, or a new one in its
-// place when the watcher may still look at this one.
+// release lets the next request have the call: the reused one, or a new
+// one in its place when the watcher may still look at this one; or back
+// to the pool, unless the watcher may still look at it.
 func (c *FastHTTPClient) release(x *call) {
-	r := x.fast.reuse
-	if r == nil {
+	f := x.fast
+	if r := f.reuse; r != nil {
+		if f.discard {
+			r.call = new(fastCall)
+		}
+		r.busy.Store(false)
 		return
 	}
-	if x.fast.discard {
-		r.call = new(fastCall)
+	if !f.discard {
+		f.reset(nil)
+		c.conns.calls.Put(f)
 	}
-	r.busy.Store(false)
+}
+
+// reset readies f for another request, holding reuse (nil: none), with
+// the bytes of the plain request it was last used for.
+func (f *fastCall) reset(reuse *fastReuse) {
+	key, buf := f.wireKey, f.wireBuf
+	*f = fastCall{reuse: reuse, wireKey: key, wireBuf: buf}
+	f.fast = f
 }
 
 // fastReuse is what a client that reuses responses keeps between
 // requests (SetReuseResponses). It belongs to the request that holds busy.
 type fastReuse struct {
-	busy   atomic.Bool
-	call   *fastCall   // the call, with its Response
-	header http.Header // the Response's Header
-	keys   []string    // the last response's header names, in order
-	values []string    // and values; Header's value lists are cut from it
-	body   []byte      // the Response's Body, when it is small
+	busy     atomic.Bool
+	req      fasthttp.Request  // the request, as the last one left it
+	resp     fasthttp.Response // and its response
+	sent     fastSent          // what req holds, when it is a plain request; else zero
+	call     *fastCall         // the call
+	response fastResponse      // the Response
+	header   http.Header       // the Response's Header
+	keys     []string          // the last response's header names, in order
+	values   []string          // and values; Header's value lists are cut from it
+	body     []byte            // the Response's Body, when it is small
+	// aliased: each of header's value lists is one element of values (no
+	// name was given twice), so that writing values updates header.
+	aliased bool
 }
 
 // reuseBodyMax is the largest body a reused buffer keeps: a larger one is
@@ -305,15 +348,15 @@ const reuseBodyMax = 64 << 10
 // exchange sends x, watched for its context's cancel, follows its
 // redirects and reads the response.
 func (c *FastHTTPClient) exchange(ctx context.Context, x *call, body []byte) (*Response, *RequestError, error) {
-	deadline := fastDeadline(ctx, x)
+	x.fast.deadline = fastDeadline(ctx, x)
 	if limit := c.sharedLimit(); limit != nil {
-		if err := limit.acquire(ctx, deadline); err != nil {
+		if err := limit.acquire(ctx, x.fast.deadline); err != nil {
 			return nil, fastTransportError(ctx, x.method, x.name, err), err
 		}
 		defer limit.release()
 	}
 	w := c.watch(ctx, x)
-	r, failure, netErr := c.roundTrips(ctx, x, body, deadline)
+	r, failure, netErr := c.roundTrips(ctx, x, body)
 	if !w.finish() {
 		x.recorded = true
 	}
@@ -380,14 +423,115 @@ func fastDeadline(ctx context.Context, x *call) time.Time {
 	return deadline
 }
 
-// roundTrips sends x and follows its redirects, by deadline unless it is
-// zero. It returns the response (nil when none came), the failure the
+// roundTrips sends x and follows its redirects, by its deadline unless it
+// is zero. It returns the response (nil when none came), the failure the
 // exchange found and the transport error, if any.
-func (c *FastHTTPClient) roundTrips(ctx context.Context, x *call, body []byte, deadline time.Time) (*Response, *RequestError, error) {
-	req := fasthttp.AcquireRequest()
-	resp := fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(resp)
+func (c *FastHTTPClient) roundTrips(ctx context.Context, x *call, body []byte) (*Response, *RequestError, error) {
+	req, resp := acquireMessages(x)
+	defer releaseMessages(x, req, resp)
+	c.setRequest(req, x, body)
+	var first *url.URL // the first hop's URL, once redirected
+	for redirects := 0; ; redirects++ {
+		c.addCookies(req, x)
+		if err := c.do(req, resp, x, redirects == 0); err != nil {
+			return nil, fastTransportError(ctx, x.method, x.name, err), err
+		}
+		c.keepCookies(resp, x)
+		next := x.fast.next
+		if next == nil {
+			break
+		}
+		if redirects >= maxRedirects {
+			return nil, fastTransportError(ctx, x.method, x.name, errTooManyRedirects), nil
+		}
+		if first == nil {
+			first = x.reqURL
+		}
+		if r := x.fast.reuse; r != nil {
+			r.sent = fastSent{} // req is no longer the plain request
+		}
+		x.fast.wire = nil
+		redirect(req, resp.StatusCode(), x, first, next)
+		resp.Reset()
+	}
+	if c.closed.Load() {
+		c.close()
+	}
+	r := c.response(resp, x.fast.body, x)
+	if err := x.fast.bodyErr; err != nil {
+		return r, bodyError(ctx, x.method, x.name, r.StatusCode, err), err
+	}
+	return r, nil, nil
+}
+
+// acquireMessages returns the fasthttp request and response for x: the
+// client's own when x holds its reused memory, else from fasthttp's pools.
+func acquireMessages(x *call) (*fasthttp.Request, *fasthttp.Response) {
+	if r := x.fast.reuse; r != nil {
+		return &r.req, &r.resp
+	}
+	return fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+}
+
+// releaseMessages gives back what acquireMessages gave.
+func releaseMessages(x *call, req *fasthttp.Request, resp *fasthttp.Response) {
+	if x.fast.reuse != nil {
+		return
+	}
+	fasthttp.ReleaseRequest(req)
+	fasthttp.ReleaseResponse(resp)
+}
+
+// fastSent is a plain request: a relative path with a method, without
+// header options, body or cookies.
+type fastSent struct{ method, base, path string }
+
+// wireWriter keeps what is written to it: a request's bytes.
+type wireWriter struct{ b []byte }
+
+func (w *wireWriter) Write(p []byte) (int, error) {
+	w.b = append(w.b, p...)
+	return len(p), nil
+}
+
+// setRequest makes req x's request with body, and the bytes of a plain
+// request (x.fast.wire). A client that reuses its responses keeps its
+// request as the last one left it: when that was the same plain request,
+// req is ready as it is.
+func (c *FastHTTPClient) setRequest(req *fasthttp.Request, x *call, body []byte) {
+	plain := x.relative && x.cfg.header == nil && body == nil && !c.hasCookies.Load() && !c.closed.Load()
+	key := fastSent{x.method, x.base, x.path}
+	if r := x.fast.reuse; r == nil || !plain || r.sent != key {
+		c.makeRequest(req, x, body)
+		if r != nil && plain {
+			r.sent = key
+		}
+	}
+	req.SetUserValue(fastCallKey{}, x)
+	if plain {
+		x.fast.setWire(req, key)
+	}
+}
+
+// setWire gives f the bytes of req, the plain request key: those it made
+// for its last request when that was the same, else made now.
+func (f *fastCall) setWire(req *fasthttp.Request, key fastSent) {
+	if f.wireKey != key {
+		f.wireKey, f.wireBuf.b = fastSent{}, f.wireBuf.b[:0]
+		if _, err := req.WriteTo(&f.wireBuf); err != nil {
+			return // the transport writes req, and fails the same way
+		}
+		f.wireKey = key
+	}
+	f.wire = f.wireBuf.b
+}
+
+// makeRequest makes req x's request with body, from scratch.
+func (c *FastHTTPClient) makeRequest(req *fasthttp.Request, x *call, body []byte) {
+	if r := x.fast.reuse; r != nil {
+		r.sent = fastSent{}
+		req.Reset()
+	}
 	req.Header.SetMethod(x.method)
 	setRequestURI(req, x)
 	for k, vs := range x.cfg.header {
@@ -398,36 +542,6 @@ func (c *FastHTTPClient) roundTrips(ctx context.Context, x *call, body []byte, d
 	if body != nil {
 		req.SetBodyRaw(body)
 	}
-	var first *url.URL // the first hop's URL, once redirected
-	for redirects := 0; ; redirects++ {
-		c.addCookies(req, x)
-		if err := c.do(req, resp, x, redirects == 0, deadline); err != nil {
-			return nil, fastTransportError(ctx, x.method, x.name, err), err
-		}
-		c.keepCookies(resp, x)
-		next := c.nextHop(resp, x)
-		if next == nil {
-			break
-		}
-		if redirects >= maxRedirects {
-			return nil, fastTransportError(ctx, x.method, x.name, errTooManyRedirects), nil
-		}
-		if first == nil {
-			first = x.reqURL
-		}
-		drainBody(resp)
-		redirect(req, resp.StatusCode(), x, first, next)
-		resp.Reset()
-	}
-	data, err := readFastBody(resp, x.cfg.maxBody, x.fast.reuse)
-	if c.closed.Load() {
-		c.close()
-	}
-	r := c.response(resp, data, x)
-	if err != nil {
-		return r, bodyError(ctx, x.method, x.name, r.StatusCode, err), err
-	}
-	return r, nil, nil
 }
 
 // setRequestURI puts x's first URL on req, without making a string of
@@ -458,7 +572,7 @@ func (c *FastHTTPClient) addCookies(req *fasthttp.Request, x *call) {
 
 // nextHop returns the URL resp redirects to, or nil when resp is final
 // (or its Location cannot be followed).
-func (c *FastHTTPClient) nextHop(resp *fasthttp.Response, x *call) *url.URL {
+func nextHop(resp *fasthttp.Response, x *call) *url.URL {
 	next := redirectTarget(resp, resp.StatusCode())
 	if next == "" {
 		return nil
@@ -518,60 +632,18 @@ func stripOnRedirect(first, prev, next *url.URL) bool {
 	return false
 }
 
-// drainBody reads what is left of a redirect's small body, so that its
-// connection can serve the next hop; a larger one closes the connection.
-func drainBody(resp *fasthttp.Response) {
-	if s := resp.BodyStream(); s != nil {
-		io.CopyN(io.Discard, s, 64<<10)
-		resp.CloseBodyStream()
-	}
-}
-
-// readFastBody reads resp's body, at most limit bytes (0: no limit), and
-// releases its connection. A small body read whole by fasthttp goes to
-// reuse's buffer when reuse is not nil.
-func readFastBody(resp *fasthttp.Response, limit int64, reuse *fastReuse) ([]byte, error) {
-	s := resp.BodyStream()
-	if s == nil { // no body, or one already read
-		b := resp.Body()
-		if limit > 0 && int64(len(b)) > limit {
-			return bytes.Clone(b[:limit]), &bodyTooLargeError{max: limit}
-		}
-		if reuse != nil && len(b) <= reuseBodyMax {
-			reuse.body = append(reuse.body[:0], b...)
-			return reuse.body, nil
-		}
-		return bytes.Clone(b), nil
-	}
-	b, err := readBody(s, int64(resp.Header.ContentLength()), limit)
-	resp.CloseBodyStream() // a body not read to its end closes the connection
-	return b, err
-}
-
-// do sends req, by deadline unless it is zero, to the base host's
-// connections when it goes there, and to the connections to other hosts
-// otherwise.
-func (c *FastHTTPClient) do(req *fasthttp.Request, resp *fasthttp.Response, x *call, firstHop bool, deadline time.Time) error {
-	var d interface {
-		Do(*fasthttp.Request, *fasthttp.Response) error
-		DoDeadline(*fasthttp.Request, *fasthttp.Response, time.Time) error
-	}
-	if host := c.hostClient(); host != nil && (x.relative && firstHop || string(req.Host()) == c.baseHost && sameScheme(x.targetURL(), host.IsTLS)) {
-		d = host
-	} else {
-		d = c.otherClient()
-	}
+// do sends req to the base host's connections when it goes there, and to
+// the connections to other hosts otherwise. Their transport
+// (fastTransport) keeps x's deadline and reads the body into x.
+func (c *FastHTTPClient) do(req *fasthttp.Request, resp *fasthttp.Response, x *call, firstHop bool) error {
 	if c.closed.Load() {
 		req.SetConnectionClose()
+		x.fast.wire = nil // without the close
 	}
-	// A body is streamed, so that it takes only the memory of the bytes
-	// received, unless the client reuses responses and the request has no
-	// limit (SetReuseResponses).
-	resp.StreamBody = x.fast.reuse == nil || x.cfg.maxBody > 0
-	if !deadline.IsZero() {
-		return d.DoDeadline(req, resp, deadline)
+	if host := c.hostClient(); host != nil && (x.relative && firstHop || string(req.Host()) == c.baseHost && sameScheme(x.targetURL(), host.IsTLS)) {
+		return doHost(host, req, resp)
 	}
-	return d.Do(req, resp)
+	return c.otherClient().Do(req, resp)
 }
 
 func sameScheme(target string, tls bool) bool {
@@ -614,10 +686,16 @@ func redirectTarget(resp *fasthttp.Response, code int) string {
 // path, so it copies with few allocations: all header values share one
 // string, and the URL of a plain relative path is built, not parsed.
 func (c *FastHTTPClient) response(resp *fasthttp.Response, body []byte, x *call) *Response {
+	var fr *fastResponse
+	if r := x.fast.reuse; r != nil {
+		fr = &r.response
+	} else {
+		fr = new(fastResponse)
+	}
 	u := x.reqURL
 	if u == nil { // a plain relative path, never parsed
 		p, q, _ := strings.Cut(x.path, "?")
-		u = &x.fast.url
+		u = &fr.url
 		*u = url.URL{Scheme: c.baseURL.Scheme, Host: c.baseURL.Host,
 			Path: c.baseURL.Path + p, RawPath: c.baseURL.EscapedPath() + p, RawQuery: q}
 	}
@@ -626,39 +704,67 @@ func (c *FastHTTPClient) response(resp *fasthttp.Response, body []byte, x *call)
 	if r := x.fast.reuse; r != nil {
 		header = r.fillHeader(&resp.Header)
 	} else {
-		header = copyHeader(&resp.Header, x.fast.headerValues[:])
+		header = copyHeader(&resp.Header, fr.headerValues[:])
 	}
-	return x.response(code, statusLine(code, resp.Header.StatusMessage()), header, body, u)
+	return x.response(&fr.resp, code, statusLine(code, resp.Header.StatusMessage()), header, body, u)
 }
 
 // fillHeader puts h into the reused Header. A name or value equal to the
 // one at the same place in the last response is that response's string,
 // so that a server that answers alike each time costs no allocation (a
-// Date header, one a second).
+// Date header, one a second). When the names are the last response's, in
+// the same order, the Header is left as it is: its value lists are
+// r.values' elements, which now hold the new values.
 func (r *fastReuse) fillHeader(h *fasthttp.ResponseHeader) http.Header {
-	i := 0
+	i, sameKeys := 0, true
 	for k, v := range h.All() {
 		if i == len(r.keys) {
 			r.keys, r.values = append(r.keys, ""), append(r.values, "")
+			sameKeys = false
 		}
 		if r.keys[i] != string(k) {
 			r.keys[i] = headerKey(k)
+			sameKeys = false
 		}
 		if r.values[i] != string(v) {
 			r.values[i] = string(v)
 		}
 		i++
 	}
+	sameKeys = sameKeys && i == len(r.keys)
 	r.keys, r.values = r.keys[:i], r.values[:i]
+	if !sameKeys || !r.aliased || !r.intact() {
+		r.rebuild()
+	}
+	return r.header
+}
+
+// intact reports whether the Header is as rebuild left it, not changed by
+// the caller: each name's value list is its element of r.values.
+func (r *fastReuse) intact() bool {
+	if len(r.header) != len(r.keys) {
+		return false
+	}
+	for i, key := range r.keys {
+		if vs := r.header[key]; len(vs) != 1 || &vs[0] != &r.values[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// rebuild makes the Header anew from r.keys and r.values.
+func (r *fastReuse) rebuild() {
 	clear(r.header)
+	r.aliased = true
 	for i, key := range r.keys {
 		if old, ok := r.header[key]; ok {
 			r.header[key] = append(old, r.values[i])
+			r.aliased = false // a name given twice has a list of its own
 		} else {
 			r.header[key] = r.values[i : i+1 : i+1]
 		}
 	}
-	return r.header
 }
 
 // copyHeader copies h into an http.Header with three allocations: the
@@ -724,6 +830,9 @@ func headerKey(k []byte) string {
 // statusLine returns "200 OK" and the like, without allocating for common
 // statuses with their usual reason.
 func statusLine(code int, reason []byte) string {
+	if code == http.StatusOK && (len(reason) == 0 || string(reason) == "OK") {
+		return "200 OK" // the most common, first
+	}
 	text := http.StatusText(code)
 	if len(reason) > 0 && string(reason) != text {
 		return strconv.Itoa(code) + " " + string(reason)

@@ -1,14 +1,19 @@
-// The fast client's steady state, one request at a time: its allocations,
-// measured and held to a ceiling; bench_test.go holds the other
-// benchmarks.
+// The fast client's steady state: its allocations, measured and held to
+// a ceiling, and its CPU per request next to the raw fasthttp loop of
+// bench/load, without system calls (over a canned connection), alone and
+// inside golocust's users; bench_test.go holds the other benchmarks.
 package worker
 
 import (
 	"context"
+	"io"
 	"net"
 	"runtime/debug"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -59,11 +64,12 @@ func benchGetNamed(b *testing.B, get func(context.Context) error) {
 }
 
 // fastGetAllocs is the most a fast GET with a fixed name may allocate in
-// the steady state: the call (with its Response, URL, header values and
-// watch), the header map (two: the map and its group), one string for
-// the header values, the body, and the four of fasthttp's streamed body
-// (its clientStreamBody and three closures, client.go in v1.78).
-const fastGetAllocs = 9
+// the steady state: the Response (with its URL and the header's value
+// lists), the header map (two: the map and its group), one string for
+// the header values, and the body. The call is reused, and the transport
+// (fasttransport.go) reads the body without fasthttp's streamed body and
+// its four allocations.
+const fastGetAllocs = 5
 
 // TestFastGetAllocations holds the fast path to fastGetAllocs.
 func TestFastGetAllocations(t *testing.T) {
@@ -132,4 +138,174 @@ func BenchmarkHTTPGetNamed(b *testing.B) {
 		_, err := c.Get(ctx, "/item/7", Name("/item/[id]"))
 		return err
 	})
+}
+
+// cannedConn is a connection to a server that answers every request at
+// once with the same response, nginx's answer to the load benchmark's GET:
+// with it a benchmark measures the client's own CPU, without system calls
+// or a server.
+type cannedConn struct {
+	resp []byte
+	owed int // responses owed: requests written and not yet answered
+	off  int // how much of the current response has been read
+}
+
+// nginxOK is nginx's answer in bench/load.
+const nginxOK = "HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Wed, 02 Dec 2026 11:45:48 GMT\r\n" +
+	"Content-Type: text/plain\r\nContent-Length: 3\r\nConnection: keep-alive\r\n\r\nok\n"
+
+func newCannedConn() *cannedConn { return &cannedConn{resp: []byte(nginxOK)} }
+
+// Write takes a request; one Write is one request (fasthttp flushes a
+// request without a body in one write).
+func (c *cannedConn) Write(p []byte) (int, error) {
+	c.owed++
+	return len(p), nil
+}
+
+func (c *cannedConn) Read(p []byte) (int, error) {
+	if c.owed == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, c.resp[c.off:])
+	c.off += n
+	if c.off == len(c.resp) {
+		c.off = 0
+		c.owed--
+	}
+	return n, nil
+}
+
+func (c *cannedConn) Close() error                     { return nil }
+func (c *cannedConn) LocalAddr() net.Addr              { return cannedAddr }
+func (c *cannedConn) RemoteAddr() net.Addr             { return cannedAddr }
+func (c *cannedConn) SetDeadline(time.Time) error      { return nil }
+func (c *cannedConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *cannedConn) SetWriteDeadline(time.Time) error { return nil }
+
+var cannedAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 80}
+
+// BenchmarkFastOverhead is a GET recorded by each of the fast client's
+// modes, and the raw fasthttp loop of bench/load, over a cannedConn: what
+// golocust adds to fasthttp in user-space CPU, with no system call in the
+// figure. cpu-ns/op is the process's CPU time (garbage collection
+// included), steadier than ns/op on a shared machine; run it with
+// -benchtime=1s or more, the CPU clock ticks every 10 ms.
+func BenchmarkFastOverhead(b *testing.B) {
+	const base = "http://127.0.0.1:80"
+	b.Run("raw", func(b *testing.B) {
+		h := &fasthttp.HostClient{Addr: "127.0.0.1:80", NoDefaultUserAgentHeader: true,
+			Dial: func(string) (net.Conn, error) { return newCannedConn(), nil }}
+		target := base + "/"
+		b.ReportAllocs()
+		defer reportCPU(b, processCPU())
+		for b.Loop() {
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			req.SetRequestURI(target)
+			if err := h.Do(req, resp); err != nil || resp.StatusCode() != 200 {
+				b.Fatal(err)
+			}
+			fasthttp.ReleaseRequest(req)
+			fasthttp.ReleaseResponse(resp)
+		}
+	})
+	for _, reuse := range []bool{false, true} {
+		name := "default"
+		if reuse {
+			name = "reuse"
+		}
+		b.Run(name, func(b *testing.B) {
+			conns := &connections{dial: func(context.Context, string, string) (net.Conn, error) { return newCannedConn(), nil }}
+			c := newFastClient(base, stats.NewCollector().Recorder(1), conns, true)
+			c.SetReuseResponses(reuse)
+			ctx := context.Background()
+			b.ReportAllocs()
+			defer reportCPU(b, processCPU())
+			for b.Loop() {
+				if _, err := c.Get(ctx, "/"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// reportCPU reports the process's CPU time per operation since before.
+func reportCPU(b *testing.B, before time.Duration) {
+	if after := processCPU(); before >= 0 && after >= 0 {
+		b.ReportMetric(float64(after-before)/float64(b.N), "cpu-ns/op")
+	}
+}
+
+// fastLoopUser is a FastHTTPUser of BenchmarkFastUserLoop: one GET per task,
+// no wait, counting its requests into done.
+type fastLoopUser struct {
+	FastHTTPUser
+	done  *arrivals
+	reuse bool
+}
+
+func (u *fastLoopUser) OnStart(context.Context) error {
+	u.Client.SetReuseResponses(u.reuse)
+	return nil
+}
+
+func (u *fastLoopUser) Tasks() []Task {
+	return []Task{{Name: "get", Run: func(ctx context.Context) error {
+		_, err := u.Client.Get(ctx, "/")
+		u.done.arrive()
+		return err
+	}}}
+}
+
+// BenchmarkFastUserLoop is BenchmarkFastOverhead with golocust's users
+// around the client: 50 users of a pool, no wait, each request recorded,
+// over cannedConns. Compare with raw-loop, bench/load's fasthttp loop on
+// 50 goroutines: what the user loop adds (its task call, its yield after
+// each task) on top of the client. Run it with -cpu 1.
+func BenchmarkFastUserLoop(b *testing.B) {
+	const users = 50
+	dial := func(string) (net.Conn, error) { return newCannedConn(), nil }
+	b.Run("raw-loop", func(b *testing.B) {
+		h := &fasthttp.HostClient{Addr: "127.0.0.1:80", NoDefaultUserAgentHeader: true, Dial: dial, MaxConns: users}
+		var left atomic.Int64
+		left.Store(int64(b.N))
+		b.ReportAllocs()
+		defer reportCPU(b, processCPU())
+		var wg sync.WaitGroup
+		for range users {
+			wg.Go(func() {
+				for left.Add(-1) >= 0 {
+					req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+					req.SetRequestURI("http://127.0.0.1:80/")
+					if err := h.Do(req, resp); err != nil || resp.StatusCode() != 200 {
+						b.Error(err)
+					}
+					fasthttp.ReleaseRequest(req)
+					fasthttp.ReleaseResponse(resp)
+				}
+			})
+		}
+		wg.Wait()
+	})
+	for _, reuse := range []bool{false, true} {
+		name := "default"
+		if reuse {
+			name = "reuse"
+		}
+		b.Run(name, func(b *testing.B) {
+			done := newArrivals(b.N)
+			class := Class("Loop", func() *fastLoopUser { return &fastLoopUser{done: done, reuse: reuse} })
+			p := newBenchPool(b, class, "http://127.0.0.1:80")
+			p.transport.dial = func(context.Context, string, string) (net.Conn, error) { return newCannedConn(), nil }
+			b.ReportAllocs()
+			before := processCPU()
+			b.ResetTimer()
+			p.setTarget(context.Background(), map[string]int64{"Loop": users})
+			done.wait(b, 10*time.Minute)
+			b.StopTimer()
+			reportCPU(b, before)
+			stopBenchPool(b, p)
+		})
+	}
 }

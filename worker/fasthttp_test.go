@@ -53,6 +53,10 @@ func fastTestServer(t *testing.T) (*httptest.Server, *atomic.Int64) {
 		http.Redirect(w, r, "/echo?from=redirect", http.StatusFound)
 	})
 	mux.HandleFunc("/loop", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/loop", http.StatusFound) })
+	mux.HandleFunc("/header", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Value", r.URL.Query().Get("v"))
+		io.WriteString(w, r.URL.Query().Get("v"))
+	})
 	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
@@ -325,6 +329,192 @@ func TestFastHTTPClientReusedResponses(t *testing.T) {
 	}
 	if wrong.Load() != 0 {
 		t.Errorf("%d concurrent requests saw another request's response", wrong.Load())
+	}
+}
+
+// TestFastHTTPClientRequestSequence makes one client of each mode send a
+// sequence of unlike requests, each right after another: a client that
+// reuses its responses also keeps its request for the next plain one
+// (fastSent), so nothing of a request (a header, a body, HEAD, a
+// redirect's hop, cookies) may leak into the next. Each request reaches
+// the server once.
+func TestFastHTTPClientRequestSequence(t *testing.T) {
+	srv, served := fastTestServer(t)
+	get := func(path string, opts ...RequestOption) func(ctx context.Context, c *FastHTTPClient) (*Response, error) {
+		return func(ctx context.Context, c *FastHTTPClient) (*Response, error) { return c.Get(ctx, path, opts...) }
+	}
+	steps := []struct {
+		do   func(ctx context.Context, c *FastHTTPClient) (*Response, error)
+		body string
+	}{
+		{get("/echo?a=1"), "GET /echo?a=1   "},
+		{get("/echo?a=1"), "GET /echo?a=1   "},
+		{get("/echo?a=1", Header("X-Token", "t")), "GET /echo?a=1  t "},
+		{get("/echo?a=1"), "GET /echo?a=1   "},
+		{get("/echo?a=1", Name("/echo?a=[a]")), "GET /echo?a=1   "},
+		{func(ctx context.Context, c *FastHTTPClient) (*Response, error) {
+			return c.Request(ctx, http.MethodHead, "/ok", nil)
+		}, ""},
+		{get("/ok"), "hello"},
+		{func(ctx context.Context, c *FastHTTPClient) (*Response, error) {
+			return c.Post(ctx, "/echo", "text/plain", []byte("data"))
+		}, "POST /echo text/plain  data"},
+		{get("/echo"), "GET /echo   "},
+		{get("/redirect"), "GET /echo?from=redirect   "},
+		{get("/redirect"), "GET /echo?from=redirect   "},
+		{get("/echo?a=1"), "GET /echo?a=1   "},
+		{get(srv.URL + "/echo?abs"), "GET /echo?abs   "},
+		{get("/echo?a=1"), "GET /echo?a=1   "},
+		{get("/login?who=ann"), "logged in"},
+		{get("/whoami"), "ann"},
+		{get("/whoami"), "ann"},
+	}
+	const hops = 2 // the redirects' first hops
+	for _, reuse := range []bool{false, true} {
+		t.Run(fmt.Sprint("reuse=", reuse), func(t *testing.T) {
+			collector := stats.NewCollector()
+			c := newFastHTTPClient(srv.URL, collector.Recorder(1))
+			c.SetReuseResponses(reuse)
+			ctx := context.Background()
+			before := served.Load()
+			for i, s := range steps {
+				r, err := s.do(ctx, c)
+				if err != nil || r.StatusCode != http.StatusOK || string(r.Body) != s.body {
+					t.Fatalf("step %d: %v, %v; want 200 %q", i, r, err, s.body)
+				}
+			}
+			if n := served.Load() - before; n != int64(len(steps)+hops) {
+				t.Errorf("the server got %d requests, want %d", n, len(steps)+hops)
+			}
+			if rep := collector.Report(time.Now()); rep.Total.NumRequests != int64(len(steps)) {
+				t.Errorf("recorded %d requests, want %d", rep.Total.NumRequests, len(steps))
+			}
+		})
+	}
+}
+
+// TestFastHTTPClientKeepsResponses: by default a Response is the caller's
+// to keep: later requests of the same client change nothing in it.
+func TestFastHTTPClientKeepsResponses(t *testing.T) {
+	srv, _ := fastTestServer(t)
+	ctx := context.Background()
+	c := newFastHTTPClient(srv.URL, stats.NewCollector().Recorder(1))
+	first, err := c.Get(ctx, "/header?v=one")
+	if err != nil {
+		t.Fatal(err)
+	}
+	header := first.Header.Clone()
+	for range 3 {
+		second, err := c.Get(ctx, "/header?v=two")
+		if err != nil || second == first || second.Header.Get("X-Value") != "two" {
+			t.Fatalf("second response %p, %v, X-Value %q: want a new one with two", second, err, second.Header.Get("X-Value"))
+		}
+	}
+	if first.Text() != "one" || first.Header.Get("X-Value") != "one" || first.URL.RawQuery != "v=one" ||
+		first.StatusCode != http.StatusOK || fmt.Sprint(first.Header) != fmt.Sprint(header) {
+		t.Errorf("the kept response changed: %d %q, header %v (was %v), URL %v",
+			first.StatusCode, first.Body, first.Header, header, first.URL)
+	}
+}
+
+// TestFastHTTPClientReusedHeader: a reused Response's Header holds the
+// last response's header, whatever the caller did to it: the same names
+// with new values, or other names, and a Header the caller changed is
+// made anew.
+func TestFastHTTPClientReusedHeader(t *testing.T) {
+	srv, _ := fastTestServer(t)
+	ctx := context.Background()
+	c := newReusingFastClient(srv.URL, stats.NewCollector().Recorder(1))
+	get := func(path, want string) *Response {
+		t.Helper()
+		r, err := c.Get(ctx, path, Check(func(*Response) error { return nil }))
+		if err != nil || r.Header.Get("X-Value") != want || r.Header.Get("Content-Type") == "" {
+			t.Fatalf("%s: %v, %v; want X-Value %q and a Content-Type", path, r, err, want)
+		}
+		return r
+	}
+	changes := []struct {
+		what   string
+		change func(h http.Header)
+	}{
+		{"nothing", func(http.Header) {}},
+		{"a value written in place", func(h http.Header) { h["X-Value"][0] = "mine" }},
+		{"a value set", func(h http.Header) { h.Set("X-Value", "mine") }},
+		{"a value added", func(h http.Header) { h.Add("X-Value", "mine") }},
+		{"a name deleted", func(h http.Header) { h.Del("Content-Type") }},
+		{"a name added", func(h http.Header) { h.Set("X-Mine", "1") }},
+	}
+	for i, ch := range changes {
+		v := fmt.Sprint(i)
+		ch.change(get("/header?v=a"+v, "a"+v).Header)
+		r := get("/header?v=b"+v, "b"+v)
+		if len(r.Header["X-Value"]) != 1 || r.Header.Get("X-Mine") != "" {
+			t.Errorf("after %s, the next header is %v", ch.what, r.Header)
+		}
+	}
+	if r := get("/missing", ""); r.StatusCode != http.StatusNotFound || len(r.Header["X-Value"]) != 0 {
+		t.Errorf("a response with other names has header %v", r.Header)
+	}
+	get("/header?v=c", "c")
+}
+
+// TestKeptConnStartRequest: the transport begins a request at the time it
+// knows (never before the connection was made) and sets a request's own
+// deadline only when it changes.
+func TestKeptConnStartRequest(t *testing.T) {
+	dc := &deadlineConn{}
+	c := newKeptConn(dc, nil)
+	born := c.born
+	if err := c.startRequest(born.Add(-time.Hour), time.Time{}); err != nil || !c.started.Equal(born) || dc.sets != 2 {
+		t.Fatalf("first request: %v, started %v, %d deadlines set; want it begun when the connection was made (%v), its bound set",
+			err, c.started, dc.sets, born)
+	}
+	own := born.Add(time.Second)
+	steps := []struct {
+		now, deadline time.Time
+		sets          int // deadlines set
+	}{
+		{born.Add(time.Millisecond), time.Time{}, 0},
+		{born.Add(2 * time.Millisecond), own, 2},
+		{born.Add(3 * time.Millisecond), own, 0},
+		{born.Add(4 * time.Millisecond), time.Time{}, 2},
+	}
+	for i, s := range steps {
+		c.answered = true // its response came
+		before := dc.sets
+		if err := c.startRequest(s.now, s.deadline); err != nil || !c.started.Equal(s.now) || dc.sets-before != s.sets {
+			t.Errorf("step %d: %v, started %v, %d deadlines set; want started %v, %d set", i, err, c.started, dc.sets-before, s.now, s.sets)
+		}
+	}
+	if !dc.read.Equal(c.bound) || !dc.write.Equal(c.bound) {
+		t.Errorf("deadlines read %v, write %v; want the bound %v", dc.read, dc.write, c.bound)
+	}
+}
+
+// TestStartClock: a start is the wall clock read last plus the monotonic
+// time since, until that read is clockRefresh old; then the clock reads
+// the wall clock again.
+func TestStartClock(t *testing.T) {
+	var c startClock
+	first := c.now()
+	if b := c.base.Load(); b == nil || !b.Equal(first) {
+		t.Fatalf("the first start %v is not the wall clock read (%v)", first, b)
+	}
+	recent := time.Now().Add(-clockRefresh / 2) // keeps its monotonic reading
+	c.base.Store(&recent)
+	before := time.Now()
+	got := c.now()
+	if c.base.Load() != &recent || got.Before(before) || got.After(time.Now()) {
+		t.Errorf("with a read %v old, start %v, base %v; want the base kept and a start within [%v, now]",
+			clockRefresh/2, got, c.base.Load(), before)
+	}
+	old := time.Now().Add(-clockRefresh)
+	c.base.Store(&old)
+	if got := c.now(); c.base.Load() == &old || !c.base.Load().Equal(got) {
+		t.Errorf("with a read %v old, start %v, base %v; want the wall clock read again", clockRefresh, got, c.base.Load())
+	}
+	if (*startClock)(nil).now().IsZero() {
+		t.Error("a nil clock gives no time")
 	}
 }
 

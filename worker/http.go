@@ -139,7 +139,7 @@ func (c *HTTPClient) exchange(ctx context.Context, x *call, body []byte) (*Respo
 	if c.closed.Load() {
 		c.close()
 	}
-	r := x.response(resp.StatusCode, resp.Status, resp.Header, data, resp.Request.URL)
+	r := x.response(nil, resp.StatusCode, resp.Status, resp.Header, data, resp.Request.URL)
 	if err != nil {
 		return r, bodyError(ctx, x.method, x.name, r.StatusCode, err), nil
 	}

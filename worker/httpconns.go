@@ -154,6 +154,8 @@ type connections struct {
 
 	inflight inflight      // the fast clients' requests in flight
 	slots    atomic.Uint32 // hands out the fast clients' slots
+	calls    sync.Pool     // the fast clients' *fastCall, for reuse
+	clock    startClock    // the start time of every user's requests
 }
 
 type fastHostKey struct {
@@ -221,13 +223,13 @@ func (c *connections) httpClient(base string, rec stats.Recorder, own bool) *HTT
 	_, bad := c.parseBase(base)
 	if !own {
 		hc := newCheckedHTTPClient(base, bad, c.sharedHTTP(), rec)
-		hc.dials.pause = c.pause
+		hc.dials.pause, hc.clock = c.pause, &c.clock
 		return hc
 	}
 	t := c.newTransport(true)
 	hc := newCheckedHTTPClient(base, bad, t, rec)
 	hc.own = t
-	hc.dials.pause = c.pause
+	hc.dials.pause, hc.clock = c.pause, &c.clock
 	return hc
 }
 
@@ -274,10 +276,11 @@ func (c *connections) fastHost(u *url.URL) *fasthttp.HostClient {
 }
 
 // newFastHost returns connections to u's host: shared ones, or a user's
-// own. They do not set StreamResponseBody: the client streams each
-// response's body or not (FastHTTPClient.do).
+// own. Their transport is the fast client's (fastTransport), which reads
+// each body into its request's memory.
 func (c *connections) newFastHost(u *url.URL, own bool) *fasthttp.HostClient {
 	h := &fasthttp.HostClient{
+		Transport:                 fastTransport{},
 		Addr:                      addrOf(u),
 		IsTLS:                     u.Scheme == "https",
 		TLSConfig:                 c.tlsConfig(),
@@ -298,6 +301,7 @@ func (c *connections) newFastHost(u *url.URL, own bool) *fasthttp.HostClient {
 // own.
 func (c *connections) newFastOther(own bool) *fasthttp.Client {
 	fc := &fasthttp.Client{
+		Transport:                 fastTransport{},
 		TLSConfig:                 c.tlsConfig(),
 		NoDefaultUserAgentHeader:  true, // no ReadTimeout, WriteTimeout: keptConn bounds requests
 		MaxIdemponentCallAttempts: maxStaleRetries,
@@ -426,7 +430,8 @@ func handshake(tc *tls.Conn, deadline time.Time) error {
 // read the clock twice per request: its deadline, moved only when less
 // than fastNetworkTimeout is left, gives each request between
 // fastNetworkTimeout and networkBoundAhead. A request's own deadline,
-// which fasthttp sets, applies when it is earlier.
+// which the transport sets (fastTransport, startRequest), applies when it
+// is earlier.
 type keptConn struct {
 	net.Conn                       // what requests are written to: the TCP or TLS connection
 	raw      syscall.RawConn       // the TCP socket, to peek at; nil where that cannot be done
@@ -435,8 +440,9 @@ type keptConn struct {
 	answered bool                  // a response arrived since the last request was written
 	started  time.Time             // when the last request was first written; zero before the first
 	bound    time.Time             // the connection's deadline for no progress; zero until the first request
-	ownRead  time.Time             // the read deadline fasthttp set (a request's own), zero: none
-	ownWrite time.Time             // the write deadline fasthttp set, zero: none
+	ownRead  time.Time             // a request's own read deadline (fastTransport sets it), zero: none
+	ownWrite time.Time             // and its write deadline
+	born     time.Time             // when it was made: its clock reads the monotonic time since
 	buf      [1]byte
 }
 
@@ -452,6 +458,11 @@ const staleCheckAfter = 100 * time.Millisecond
 // requests, not at every one.
 const networkBoundAhead = fastNetworkTimeout + fastNetworkTimeout/2
 
+// boundSlack is how much earlier than needed a keptConn moves its bound,
+// so that a request begun at a time a little behind the clock
+// (keptConn.startRequest) still gets fastNetworkTimeout.
+const boundSlack = time.Second
+
 // keptTLSConn is a keptConn over TLS; its Handshake method tells fasthttp
 // that the TLS is done.
 type keptTLSConn struct {
@@ -462,7 +473,7 @@ type keptTLSConn struct {
 func (c *keptTLSConn) Handshake() error { return c.tls.Handshake() }
 
 func newKeptConn(conn, tcp net.Conn) *keptConn {
-	c := &keptConn{Conn: conn, raw: peekable(tcp)}
+	c := &keptConn{Conn: conn, raw: peekable(tcp), born: time.Now()}
 	c.peekFn = c.peek
 	return c
 }
@@ -480,12 +491,16 @@ func (c *keptConn) Read(p []byte) (int, error) {
 
 func (c *keptConn) Write(p []byte) (int, error) {
 	if c.answered || c.started.IsZero() { // the first write of a request
-		if err := c.begin(time.Now()); err != nil {
+		if err := c.begin(c.now()); err != nil {
 			return 0, err
 		}
 	}
 	return c.Conn.Write(p)
 }
+
+// now returns the time from the monotonic clock alone, which is read in
+// half the time of time.Now.
+func (c *keptConn) now() time.Time { return c.born.Add(time.Since(c.born)) }
 
 // begin readies the connection for a request whose first write is at
 // now: its deadline, then, after a long idle, the check that the server
@@ -510,9 +525,9 @@ func (c *keptConn) mayBeStale(now time.Time) bool {
 }
 
 // extendBound moves the connection's deadline to networkBoundAhead after
-// now when less than fastNetworkTimeout is left of it.
+// now when less than fastNetworkTimeout (and boundSlack) is left of it.
 func (c *keptConn) extendBound(now time.Time) error {
-	if !c.bound.IsZero() && c.bound.Sub(now) >= fastNetworkTimeout {
+	if !c.bound.IsZero() && c.bound.Sub(now) >= fastNetworkTimeout+boundSlack {
 		return nil
 	}
 	c.bound = now.Add(networkBoundAhead)
@@ -533,6 +548,28 @@ func (c *keptConn) SetReadDeadline(t time.Time) error {
 func (c *keptConn) SetWriteDeadline(t time.Time) error {
 	c.ownWrite = t
 	return c.Conn.SetWriteDeadline(earliest(t, c.bound))
+}
+
+// startRequest readies the connection for a request of the fast client's
+// transport (fastTransport) with its own deadline (zero: none), set only
+// when it differs from the one in force (most requests have none, like
+// the one before them), and begins the request at now, or at the
+// connection's birth when that is later.
+//
+// now is the latest time the caller knows without reading the clock: the
+// request's start, or the connection's last release, whichever is later.
+// The real time is later by what happened between, microseconds unless
+// the process is starved: the check for a closed idle connection may come
+// that much late (servers close idle connections after seconds, far more
+// than staleCheckAfter), and the connection's bound is moved before
+// boundSlack of that delay could cut a request's fastNetworkTimeout short.
+func (c *keptConn) startRequest(now, deadline time.Time) error {
+	if !deadline.Equal(c.ownRead) || !deadline.Equal(c.ownWrite) {
+		if err := c.SetDeadline(deadline); err != nil {
+			return err
+		}
+	}
+	return c.begin(latest(now, c.born))
 }
 
 // SetDeadline sets both deadlines.

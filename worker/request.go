@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/golocust/golocust/stats"
@@ -67,7 +68,8 @@ type requestCore struct {
 	maxBody  int64
 	recorder stats.Recorder
 	dials    dialFailures
-	client   exchanger // the client that embeds this core
+	client   exchanger   // the client that embeds this core
+	clock    *startClock // the requests' start times, shared by the pool's users; nil: time.Now
 }
 
 // SetTimeout sets the timeout of every request that has no [Timeout]
@@ -112,13 +114,16 @@ func (c *requestCore) Request(ctx context.Context, method, path string, body []b
 		return nil, c.record(method, failure.Name, x.start, 0, failure)
 	}
 	r, failure, netErr := c.client.exchange(ctx, x, body)
-	end := time.Now()
+	// The end from the monotonic clock alone, which is read in half the
+	// time of the wall clock and the monotonic one together (time.Now).
+	elapsed := time.Since(x.start)
+	end := x.start.Add(elapsed)
 	if x.recorded {
 		return r, transportError(ctx, method, x.name, ctx.Err())
 	}
 	size := int64(0)
 	if r != nil {
-		r.Elapsed = end.Sub(x.start)
+		r.Elapsed = elapsed
 		size = int64(len(r.Body))
 		if failure == nil {
 			failure = r.judge(x.cfg.check)
@@ -144,7 +149,7 @@ type call struct {
 	start    time.Time
 	recorded bool // the fast client's watcher recorded the request as cancelled
 
-	resp Response  // what Request returns
+	resp Response  // what Request returns, from the net/http client
 	fast *fastCall // the fast client's part of the call, nil for net/http
 }
 
@@ -153,7 +158,7 @@ func (c *requestCore) newCall(method, path string, opts []RequestOption) *call {
 	x := c.client.newCall()
 	x.cfg = requestConfig{timeout: c.timeout, maxBody: c.maxBody}
 	x.method, x.path, x.base = method, path, c.base
-	x.relative, x.start = !isAbsolute(path), time.Now()
+	x.relative, x.start = !isAbsolute(path), c.clock.now()
 	for _, o := range opts {
 		o(&x.cfg)
 	}
@@ -161,6 +166,33 @@ func (c *requestCore) newCall(method, path string, opts []RequestOption) *call {
 		x.target = path
 	}
 	return x
+}
+
+// startClock gives requests their start: the wall clock, read at most once
+// every clockRefresh, plus the monotonic clock's time since, which is read
+// in half the time of both (time.Now). A start is as time.Now would give
+// it but after the wall clock is set (a step by NTP or by hand): then it
+// is off by that step until the next read, at most clockRefresh later.
+type startClock struct {
+	base atomic.Pointer[time.Time] // the last wall clock read, with its monotonic reading
+}
+
+// clockRefresh is how often a startClock reads the wall clock.
+const clockRefresh = time.Second
+
+// now returns the time; a nil clock reads time.Now.
+func (c *startClock) now() time.Time {
+	if c == nil {
+		return time.Now()
+	}
+	if b := c.base.Load(); b != nil {
+		if d := time.Since(*b); d >= 0 && d < clockRefresh {
+			return b.Add(d)
+		}
+	}
+	t := time.Now()
+	c.base.Store(&t)
+	return t
 }
 
 // targetURL returns the URL of the current hop, joined on first use.
@@ -209,11 +241,15 @@ func (x *call) setName() *RequestError {
 	return nil
 }
 
-// response returns the call's response, made of what the exchange read.
-func (x *call) response(code int, status string, header http.Header, body []byte, u *url.URL) *Response {
-	x.resp = Response{StatusCode: code, Status: status, Header: header, Body: body, URL: u,
+// response returns the call's response, made of what the exchange read,
+// in r's memory (nil: the call's own).
+func (x *call) response(r *Response, code int, status string, header http.Header, body []byte, u *url.URL) *Response {
+	if r == nil {
+		r = &x.resp
+	}
+	*r = Response{StatusCode: code, Status: status, Header: header, Body: body, URL: u,
 		name: x.name, method: x.method, errURL: x.cfg.name}
-	return &x.resp
+	return r
 }
 
 // record adds the request to the statistics and returns err. A non-nil

@@ -201,6 +201,12 @@ func bodyError(ctx context.Context, method, name string, status int, err error) 
 // received. A body over limit is an error of type *bodyTooLargeError,
 // with the first limit bytes.
 func readBody(r io.Reader, length, limit int64) ([]byte, error) {
+	return readBodyInto(nil, r, length, limit)
+}
+
+// readBodyInto is readBody reading into dst's memory (from dst[:0]) when
+// it has room for what readBody would allocate first.
+func readBodyInto(dst []byte, r io.Reader, length, limit int64) ([]byte, error) {
 	if limit > 0 && length > limit {
 		return nil, &bodyTooLargeError{max: limit}
 	}
@@ -208,7 +214,10 @@ func readBody(r io.Reader, length, limit int64) ([]byte, error) {
 	if length >= 0 {
 		size = min(length, bodyPrealloc) + 1 // +1: room to see io.EOF without growing
 	}
-	b := make([]byte, 0, size)
+	b := dst[:0]
+	if int64(cap(b)) < size {
+		b = make([]byte, 0, size)
+	}
 	for {
 		if len(b) == cap(b) {
 			b = append(b, 0)[:len(b)] // longer than announced: grow

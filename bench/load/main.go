@@ -103,6 +103,7 @@ type run struct {
 	served   int64 // the target's count
 	own      result
 	genCPU   time.Duration // user+system CPU of the generator
+	genUser  time.Duration // its user CPU alone: what the generator's own code costs, system calls aside
 	tgtCPU   time.Duration // CPU of the target during the run
 	duration time.Duration // wall time the generator process ran
 }
@@ -146,8 +147,8 @@ func bench(users int, dur time.Duration, rounds int, only string) error {
 			}
 			r.round = round
 			runs = append(runs, r)
-			fmt.Printf("round %d  %-19s %8.0f req/s  served %8d  own %8s  gen CPU %5.1f µs/req  target CPU %3.0f%%\n",
-				round+1, g, r.rps(), r.served, ownCount(r.own), cpuPerReq(r), 100*r.tgtCPU.Seconds()/r.own.Seconds)
+			fmt.Printf("round %d  %-19s %8.0f req/s  served %8d  own %8s  gen CPU %5.1f µs/req (user %4.1f)  target CPU %3.0f%%\n",
+				round+1, g, r.rps(), r.served, ownCount(r.own), cpuPerReq(r), userPerReq(r), 100*r.tgtCPU.Seconds()/r.own.Seconds)
 		}
 		for _, g := range scalingGenerators() {
 			if !slices.Contains(gens, g) {
@@ -159,8 +160,8 @@ func bench(users int, dur time.Duration, rounds int, only string) error {
 			}
 			r.round = round
 			runs = append(runs, r)
-			fmt.Printf("round %d  %-19s %8.0f req/s  served %8d  own %8s  gen CPU %5.1f µs/req  target CPU %3.0f%%  (generator on cores 0,1)\n",
-				round+1, g, r.rps(), r.served, ownCount(r.own), cpuPerReq(r), 100*r.tgtCPU.Seconds()/r.own.Seconds)
+			fmt.Printf("round %d  %-19s %8.0f req/s  served %8d  own %8s  gen CPU %5.1f µs/req (user %4.1f)  target CPU %3.0f%%  (generator on cores 0,1)\n",
+				round+1, g, r.rps(), r.served, ownCount(r.own), cpuPerReq(r), userPerReq(r), 100*r.tgtCPU.Seconds()/r.own.Seconds)
 		}
 	}
 	return report(runs, gens)
@@ -207,6 +208,10 @@ func cpuPerReq(r run) float64 {
 	return float64(r.genCPU.Microseconds()) / float64(max(r.served, 1))
 }
 
+func userPerReq(r run) float64 {
+	return float64(r.genUser.Microseconds()) / float64(max(r.served, 1))
+}
+
 // runOne runs generator g pinned to cores and measures it.
 func runOne(ctx context.Context, self string, tgt *target, g, cores string, users int, dur time.Duration) (run, error) {
 	var cmd *exec.Cmd
@@ -245,6 +250,7 @@ func runOne(ctx context.Context, self string, tgt *target, g, cores string, user
 	r := run{gen: g, cores: cores, served: after - before - tgt.countCost, tgtCPU: cpu1 - cpu0, duration: wall}
 	if u, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		r.genCPU = time.Duration(u.Utime.Nano() + u.Stime.Nano())
+		r.genUser = time.Duration(u.Utime.Nano())
 	}
 	switch g {
 	case "wrk":
@@ -456,6 +462,7 @@ func printMachine(kind string) {
 func report(runs []run, gens []string) error {
 	rates := map[string][]float64{}
 	cpus := map[string][]float64{}
+	users := map[string][]float64{}
 	tcpu := map[string][]float64{}
 	byRound := map[string]map[int]float64{}
 	mismatches := 0
@@ -469,6 +476,7 @@ func report(runs []run, gens []string) error {
 		k := key(r)
 		rates[k] = append(rates[k], r.rps())
 		cpus[k] = append(cpus[k], cpuPerReq(r))
+		users[k] = append(users[k], userPerReq(r))
 		tcpu[k] = append(tcpu[k], 100*r.tgtCPU.Seconds()/r.own.Seconds)
 		if byRound[k] == nil {
 			byRound[k] = map[int]float64{}
@@ -478,7 +486,7 @@ func report(runs []run, gens []string) error {
 			mismatches++
 		}
 	}
-	fmt.Printf("\n| generator | cores | req/s median | min–max | gen CPU µs/req | req/s per CPU-second | target CPU | own count = target's |\n|---|---|---|---|---|---|---|---|\n")
+	fmt.Printf("\n| generator | cores | req/s median | min–max | gen CPU µs/req | of which user | req/s per CPU-second | target CPU | own count = target's |\n|---|---|---|---|---|---|---|---|---|\n")
 	keys := slices.Clone(gens)
 	for _, g := range scalingGenerators() {
 		if slices.Contains(gens, g) {
@@ -504,8 +512,8 @@ func report(runs []run, gens []string) error {
 				}
 			}
 		}
-		fmt.Printf("| %s | %s | %.0f | %.0f–%.0f | %.1f | %.0f | %.0f%% | %s |\n", gen, cores, median(rs), slices.Min(rs), slices.Max(rs),
-			median(cpus[k]), 1e6/median(cpus[k]), median(tcpu[k]), equal)
+		fmt.Printf("| %s | %s | %.0f | %.0f–%.0f | %.1f | %.2f | %.0f | %.0f%% | %s |\n", gen, cores, median(rs), slices.Min(rs), slices.Max(rs),
+			median(cpus[k]), median(users[k]), 1e6/median(cpus[k]), median(tcpu[k]), equal)
 	}
 	ratio := func(a, b string) (med, lo, hi float64, ok bool) {
 		var rs []float64
