@@ -14,7 +14,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -34,7 +33,9 @@ const fastNetworkTimeout = 60 * time.Second
 // built for load generation on github.com/valyala/fasthttp. Embed it
 // instead of [HTTPUser] when requests per core matter more than HTTP/2,
 // httptrace or http.RoundTripper middleware; the runtime sets Client
-// before OnStart.
+// before OnStart. Like fasthttp, the client reuses its responses: a
+// [Response] is valid until the user's next request (see
+// [FastHTTPClient.SetReuseResponses]).
 //
 // Users share keep-alive connections (see [HTTPOptions]) unless the run
 // or the class asks for a connection per user
@@ -51,9 +52,18 @@ type FastHTTPUser struct {
 // bindFastHTTP gives the user its fast client.
 func (u *FastHTTPUser) bindFastHTTP(c *FastHTTPClient) { u.Client = c }
 
+// restFastHTTP lets the user's client give back the memory it reuses
+// between requests: the user is about to wait long.
+func (u *FastHTTPUser) restFastHTTP() {
+	if u.Client != nil {
+		u.Client.rest()
+	}
+}
+
 // fastHTTPBinder is implemented by user structs that embed FastHTTPUser.
 type fastHTTPBinder interface {
 	bindFastHTTP(c *FastHTTPClient)
+	restFastHTTP()
 }
 
 var _ fastHTTPBinder = (*FastHTTPUser)(nil)
@@ -73,36 +83,40 @@ var _ fastHTTPBinder = (*FastHTTPUser)(nil)
 // kept-alive connection that has been idle the client checks that the
 // server has not closed it. It is safe for concurrent use.
 //
-// By default every call returns a new [Response] that the caller may keep
-// (for a GET, five allocations: the Response with its URL, its Header's
-// map, in two, the header's values and the body). After
-// [FastHTTPClient.SetReuseResponses] the client reuses one Response and
-// its memory, fasthttp's own rule: see there.
+// A Response is valid until the client's next request starts, fasthttp's
+// own rule: the client reuses one Response and its memory, so that a GET
+// in the steady state allocates nothing (see
+// [FastHTTPClient.SetReuseResponses] for what stays valid, and how to
+// keep every Response instead). A user that waits a second or more gives
+// that memory back (its last Response stays its own), so that waiting
+// users cost what users that never sent a request cost.
 type FastHTTPClient struct {
 	requestCore
-	baseURL  *url.URL // base parsed, nil when base is not an http(s) URL
-	baseHost string   // host[:port] of base
+	baseURL *url.URL // base parsed, nil when base is not an http(s) URL
 
 	conns  *connections // where connections come from
 	slot   uint32       // picks the client's shard of conns.inflight
 	own    bool         // the connections are the client's own, closed by close
 	closed atomic.Bool  // the user has exited: own connections are not kept
 
-	hostOnce  sync.Once
-	host      atomic.Pointer[fasthttp.HostClient] // connections to base's host; use hostClient
-	otherOnce sync.Once
-	other     atomic.Pointer[fasthttp.Client] // connections to any other host; use otherClient
+	// Made on first use (a million waiting users cost less without them,
+	// and without a sync.Once each: BENCHMARKS.md, spawning).
+	host       atomic.Pointer[fasthttp.HostClient] // connections to base's host; use hostClient
+	other      atomic.Pointer[fasthttp.Client]     // connections to any other host; use otherClient
+	jar        atomic.Pointer[cookiejar.Jar]       // use cookieJar
+	hasCookies atomic.Bool                         // the jar has been given a cookie
 
-	jarOnce    sync.Once
-	jar        *cookiejar.Jar // use cookieJar
-	hasCookies atomic.Bool    // the jar has been given a cookie
-
-	reuse atomic.Pointer[fastReuse] // set by SetReuseResponses, else nil
+	// reuse is the memory the client reuses from one request to the next:
+	// taken from conns.reuses by a request, given back by rest; nil: none.
+	reuse atomic.Pointer[fastReuse]
+	keep  atomic.Bool // SetReuseResponses(false): every call makes a new Response
 }
 
 // SetReuseResponses makes the client reuse one [Response], with its
-// Header, Body and URL, for all its requests (on) or give each request a
-// new one (off, the default). A reused Response is valid until the
+// Header, Body and URL, for all its requests (on, the default) or give
+// each request a new one that the caller may keep (off: for a GET, five
+// allocations: the Response with its URL, its Header's map, in two, the
+// header's values and the body). A reused Response is valid until the
 // client's next request starts: that request overwrites it, as fasthttp
 // overwrites a fasthttp.Response. Copy what must outlive it (strings
 // taken from it, such as [Response.Text] or a Header value, stay valid;
@@ -110,19 +124,55 @@ type FastHTTPClient struct {
 // caller changed is made anew by the next request.
 //
 // A request that starts while another of the same client is running gets
-// a Response of its own. In this mode a GET in the steady state allocates
-// nothing (see BENCHMARKS.md, fast path): the client keeps its last
-// request and response, with their buffers, for the next one (a body
-// over 64 KiB is not kept), and a request sent again as it was (the same
-// method and relative path, without header options, body or cookies) is
-// not made again.
+// a Response of its own. A GET in the steady state allocates nothing
+// (see BENCHMARKS.md, fast path): the client keeps its last request and
+// response, with their buffers, for the next one (a body over 64 KiB is
+// not kept), and a request sent again as it was (the same method and
+// relative path, without header options, body or cookies) is not made
+// again. When its user waits a second or more, the client gives that
+// memory back to a pool its connections share and leaves its last
+// Response to the caller; its next request takes memory from the pool
+// and makes a new Response.
 func (c *FastHTTPClient) SetReuseResponses(on bool) {
-	switch {
-	case !on:
-		c.reuse.Store(nil)
-	case c.reuse.Load() == nil:
-		c.reuse.Store(&fastReuse{call: new(fastCall), header: make(http.Header)})
+	c.keep.Store(!on)
+	if !on {
+		c.rest()
 	}
+}
+
+// rest gives the client's reused memory back to its connections' pool
+// when no request holds it: the user waits long (userloop.go), and a
+// waiting user should cost what a user that never sent a request costs.
+// The last Response, Header and Body are the caller's from now on.
+func (c *FastHTTPClient) rest() {
+	r := c.reuse.Load()
+	if r == nil || !r.busy.CompareAndSwap(false, true) {
+		return
+	}
+	c.reuse.Store(nil)
+	r.forget()
+	r.busy.Store(false)
+	c.conns.reuses.Put(r)
+}
+
+// reused returns the client's reused memory, taken from its connections'
+// pool when it has none; nil when the client keeps every Response.
+func (c *FastHTTPClient) reused() *fastReuse {
+	if c.keep.Load() {
+		return nil
+	}
+	if r := c.reuse.Load(); r != nil {
+		return r
+	}
+	r, _ := c.conns.reuses.Get().(*fastReuse)
+	if r == nil {
+		r = &fastReuse{call: new(fastCall)}
+	}
+	if !c.reuse.CompareAndSwap(nil, r) { // another request of the client took one
+		c.conns.reuses.Put(r)
+		return c.reuse.Load()
+	}
+	return r
 }
 
 // newFastHTTPClient returns a client for base with connections of its
@@ -139,9 +189,6 @@ func newFastClient(base string, recorder stats.Recorder, conns *connections, own
 	c := &FastHTTPClient{own: own, conns: conns}
 	c.requestCore = requestCore{base: strings.TrimRight(base, "/"), recorder: recorder, client: c, clock: &conns.clock}
 	c.baseURL, c.badBase = conns.parseBase(c.base)
-	if c.baseURL != nil {
-		c.baseHost = c.baseURL.Host
-	}
 	return c
 }
 
@@ -169,30 +216,40 @@ func (c *connections) parseBase(base string) (*url.URL, error) {
 }
 
 // hostClient returns the connections to base's host, or nil when base is
-// not an http(s) URL.
+// not an http(s) URL. Two first requests at once may both make a user's
+// own connections: one is kept, the other has no connection yet.
 func (c *FastHTTPClient) hostClient() *fasthttp.HostClient {
-	c.hostOnce.Do(func() {
-		switch u := c.baseURL; {
-		case u == nil:
-		case c.own:
-			c.host.Store(c.conns.newFastHost(u, true))
-		default:
-			c.host.Store(c.conns.fastHost(u))
-		}
-	})
-	return c.host.Load()
+	if h := c.host.Load(); h != nil || c.baseURL == nil {
+		return h
+	}
+	var h *fasthttp.HostClient
+	if c.own {
+		h = c.conns.newFastHost(c.baseURL, true)
+	} else {
+		h = c.conns.fastHost(c.baseURL)
+	}
+	if !c.host.CompareAndSwap(nil, h) {
+		return c.host.Load()
+	}
+	return h
 }
 
-// otherClient returns the connections to hosts other than base's.
+// otherClient returns the connections to hosts other than base's, made
+// on first use like hostClient's.
 func (c *FastHTTPClient) otherClient() *fasthttp.Client {
-	c.otherOnce.Do(func() {
-		if c.own {
-			c.other.Store(c.conns.newFastOther(true))
-		} else {
-			c.other.Store(c.conns.sharedFastOther())
-		}
-	})
-	return c.other.Load()
+	if o := c.other.Load(); o != nil {
+		return o
+	}
+	var o *fasthttp.Client
+	if c.own {
+		o = c.conns.newFastOther(true)
+	} else {
+		o = c.conns.sharedFastOther()
+	}
+	if !c.other.CompareAndSwap(nil, o) {
+		return c.other.Load()
+	}
+	return o
 }
 
 // close ends the client's own connections when its user has exited; a
@@ -213,10 +270,14 @@ func (c *FastHTTPClient) close() {
 
 // cookieJar returns the client's cookie jar, made on first use.
 func (c *FastHTTPClient) cookieJar() *cookiejar.Jar {
-	c.jarOnce.Do(func() {
-		c.jar, _ = cookiejar.New(nil) // cookiejar.New never fails without options
-	})
-	return c.jar
+	if j := c.jar.Load(); j != nil {
+		return j
+	}
+	j, _ := cookiejar.New(nil) // cookiejar.New never fails without options
+	if !c.jar.CompareAndSwap(nil, j) {
+		return c.jar.Load()
+	}
+	return j
 }
 
 // addrOf returns host:port of an http(s) URL.
@@ -284,7 +345,7 @@ type fastResponse struct {
 // newCall returns the client's reused call when it reuses responses and
 // no other request holds it, else one from the connections' pool.
 func (c *FastHTTPClient) newCall() *call {
-	if r := c.reuse.Load(); r != nil && r.busy.CompareAndSwap(false, true) {
+	if r := c.reused(); r != nil && r.busy.CompareAndSwap(false, true) {
 		f := r.call
 		f.reset(r)
 		return &f.call
@@ -323,15 +384,19 @@ func (f *fastCall) reset(reuse *fastReuse) {
 	f.fast = f
 }
 
-// fastReuse is what a client that reuses responses keeps between
-// requests (SetReuseResponses). It belongs to the request that holds busy.
+// fastReuse is what a client keeps between requests to reuse it
+// (SetReuseResponses). It belongs to the request that holds busy. Its
+// fasthttp messages and call go from client to client through the
+// connections' pool (rest); what a Response shows the caller (response,
+// header, values, body) is never handed to another client: forget drops
+// it, and the next request makes it anew.
 type fastReuse struct {
 	busy     atomic.Bool
 	req      fasthttp.Request  // the request, as the last one left it
 	resp     fasthttp.Response // and its response
 	sent     fastSent          // what req holds, when it is a plain request; else zero
 	call     *fastCall         // the call
-	response fastResponse      // the Response
+	response *fastResponse     // the Response; nil: made by the next request
 	header   http.Header       // the Response's Header
 	keys     []string          // the last response's header names, in order
 	values   []string          // and values; Header's value lists are cut from it
@@ -339,6 +404,16 @@ type fastReuse struct {
 	// aliased: each of header's value lists is one element of values (no
 	// name was given twice), so that writing values updates header.
 	aliased bool
+}
+
+// forget leaves what the last Response showed to its caller, and what the
+// last request was, so that r can serve another client.
+func (r *fastReuse) forget() {
+	r.response, r.header, r.keys, r.values, r.body, r.aliased = nil, nil, nil, nil, nil, false
+	r.sent = fastSent{}
+	r.call.wireKey, r.call.wireBuf.b = fastSent{}, r.call.wireBuf.b[:0]
+	r.req.Reset()
+	r.resp.Reset()
 }
 
 // reuseBodyMax is the largest body a reused buffer keeps: a larger one is
@@ -640,7 +715,7 @@ func (c *FastHTTPClient) do(req *fasthttp.Request, resp *fasthttp.Response, x *c
 		req.SetConnectionClose()
 		x.fast.wire = nil // without the close
 	}
-	if host := c.hostClient(); host != nil && (x.relative && firstHop || string(req.Host()) == c.baseHost && sameScheme(x.targetURL(), host.IsTLS)) {
+	if host := c.hostClient(); host != nil && (x.relative && firstHop || string(req.Host()) == c.baseURL.Host && sameScheme(x.targetURL(), host.IsTLS)) {
 		return doHost(host, req, resp)
 	}
 	return c.otherClient().Do(req, resp)
@@ -688,7 +763,10 @@ func redirectTarget(resp *fasthttp.Response, code int) string {
 func (c *FastHTTPClient) response(resp *fasthttp.Response, body []byte, x *call) *Response {
 	var fr *fastResponse
 	if r := x.fast.reuse; r != nil {
-		fr = &r.response
+		if r.response == nil {
+			r.response, r.header = new(fastResponse), make(http.Header)
+		}
+		fr = r.response
 	} else {
 		fr = new(fastResponse)
 	}

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -393,19 +394,48 @@ func TestFastHTTPClientRequestSequence(t *testing.T) {
 	}
 }
 
-// TestFastHTTPClientKeepsResponses: by default a Response is the caller's
-// to keep: later requests of the same client change nothing in it.
+// TestFastHTTPClientKeepsResponses: a Response of a client that does not
+// reuse its responses, and the last Response of a client that rested
+// (its user waits long), are the caller's to keep: later requests of the
+// same client change nothing in them.
 func TestFastHTTPClientKeepsResponses(t *testing.T) {
 	srv, _ := fastTestServer(t)
 	ctx := context.Background()
-	c := newFastHTTPClient(srv.URL, stats.NewCollector().Recorder(1))
-	first, err := c.Get(ctx, "/header?v=one")
-	if err != nil {
-		t.Fatal(err)
-	}
+	t.Run("reuse off", func(t *testing.T) {
+		c := newFastHTTPClient(srv.URL, stats.NewCollector().Recorder(1))
+		c.SetReuseResponses(false)
+		first, err := c.Get(ctx, "/header?v=one")
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkKept(t, c, first)
+	})
+	t.Run("rested", func(t *testing.T) {
+		c := newFastHTTPClient(srv.URL, stats.NewCollector().Recorder(1))
+		if _, err := c.Get(ctx, "/header?v=zero"); err != nil {
+			t.Fatal(err)
+		}
+		first, err := c.Get(ctx, "/header?v=one")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.rest()
+		if c.reuse.Load() != nil {
+			t.Fatal("the client kept its reused memory after rest")
+		}
+		checkKept(t, c, first)
+	})
+}
+
+// checkKept makes more requests with c and checks that first, a response
+// to GET /header?v=one, stays as it was.
+func checkKept(t *testing.T, c *FastHTTPClient, first *Response) {
+	t.Helper()
+	ctx := context.Background()
 	header := first.Header.Clone()
 	for range 3 {
 		second, err := c.Get(ctx, "/header?v=two")
+		c.rest() // the memory that a rested client takes back from the pool is never first's
 		if err != nil || second == first || second.Header.Get("X-Value") != "two" {
 			t.Fatalf("second response %p, %v, X-Value %q: want a new one with two", second, err, second.Header.Get("X-Value"))
 		}
@@ -653,4 +683,113 @@ func (u *fastShopper) Tasks() []Task {
 // CPU; requests are recorded the same way, and cookies are kept per user.
 func ExampleFastHTTPUser() {
 	Main(Class("Shopper", func() *fastShopper { return &fastShopper{} }))
+}
+
+// pagingUser follows a paged listing: it keeps the next page's link, a
+// string, from one request to the next, never the Response itself.
+type pagingUser struct {
+	FastHTTPUser
+	next string // the next page's path: a string stays valid
+}
+
+func (u *pagingUser) Tasks() []Task {
+	return []Task{{Name: "page", Run: func(ctx context.Context) error {
+		if u.next == "" {
+			u.next = "/items?page=1"
+		}
+		r, err := u.Client.Get(ctx, u.next, Name("/items"))
+		if err != nil {
+			return err
+		}
+		// r, r.Body and r.Header's value lists are reused by the user's
+		// next request; strings taken from them are the user's.
+		u.next = r.Header.Get("X-Next-Page")
+		return nil
+	}}}
+}
+
+// keepingUser keeps whole responses (to compare two of them, say), so its
+// client makes a new Response for each request.
+type keepingUser struct {
+	FastHTTPUser
+	last *Response
+}
+
+func (u *keepingUser) OnStart(context.Context) error {
+	u.Client.SetReuseResponses(false)
+	return nil
+}
+
+func (u *keepingUser) Tasks() []Task {
+	return []Task{{Name: "price", Run: func(ctx context.Context) error {
+		r, err := u.Client.Get(ctx, "/price")
+		if err != nil {
+			return err
+		}
+		if u.last != nil && !bytes.Equal(u.last.Body, r.Body) {
+			Record(ctx, "CHECK", "price changed", 0, 0, nil)
+		}
+		u.last = r // kept: this client makes a new Response each time
+		return nil
+	}}}
+}
+
+// A FastHTTPUser's Response is valid until the user's next request, as a
+// fasthttp.Response is: copy what must outlive it (strings do), or tell
+// the client to keep every Response, at the cost of about five
+// allocations a request.
+func ExampleFastHTTPClient_SetReuseResponses() {
+	Main(
+		Class("Pager", func() *pagingUser { return &pagingUser{} }),
+		Class("Keeper", func() *keepingUser { return &keepingUser{} }),
+	)
+}
+
+// restUser makes a request in each task and tells, from its second task
+// on, whether its client still held its reused memory when the task
+// began: whether it kept it through the wait before.
+type restUser struct {
+	FastHTTPUser
+	tasks int
+	held  chan<- bool
+}
+
+func (u *restUser) Tasks() []Task {
+	return []Task{{Name: "get", Run: func(ctx context.Context) error {
+		if u.tasks++; u.tasks > 1 {
+			select {
+			case u.held <- u.Client.reuse.Load() != nil:
+			default: // the test has its answer
+			}
+		}
+		_, err := u.Client.Get(ctx, "/ok")
+		return err
+	}}}
+}
+
+// TestFastHTTPUserRestsWhenItWaits: a user that waits restAfter or more
+// between tasks gives its client's reused memory back before the wait,
+// and a user that waits less keeps it.
+func TestFastHTTPUserRestsWhenItWaits(t *testing.T) {
+	srv, _ := fastTestServer(t)
+	for _, tt := range []struct {
+		wait time.Duration
+		held bool
+	}{{restAfter, false}, {10 * time.Millisecond, true}} {
+		t.Run(tt.wait.String(), func(t *testing.T) {
+			held := make(chan bool, 1)
+			class := Class("Rest", func() *restUser { return &restUser{held: held} }).Wait(Constant(tt.wait))
+			tp := newTestPool(t, class)
+			tp.configure(srv.URL, 0, tagFilter{})
+			tp.setTarget(context.Background(), map[string]int64{"Rest": 1})
+			select {
+			case got := <-held:
+				if got != tt.held {
+					t.Errorf("after a wait of %s the client held its reused memory: %t, want %t", tt.wait, got, tt.held)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the user's second task did not begin within 10 s")
+			}
+		})
+	}
 }

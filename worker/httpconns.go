@@ -155,6 +155,7 @@ type connections struct {
 	inflight inflight      // the fast clients' requests in flight
 	slots    atomic.Uint32 // hands out the fast clients' slots
 	calls    sync.Pool     // the fast clients' *fastCall, for reuse
+	reuses   sync.Pool     // the fast clients' *fastReuse, given back by resting clients
 	clock    startClock    // the start time of every user's requests
 }
 
@@ -676,18 +677,18 @@ func (f *dialFailures) after(ctx context.Context, err error) {
 // which is when it exits (after OnStop) or is cancelled.
 func (c *connections) bind(r *userRun, user User) {
 	own := c.perUser || r.class.perUser
-	var closeOwn func()
+	var closer interface{ close() } // the client, when its connections are its own
 	if b, ok := user.(fastHTTPBinder); ok {
 		fc := c.fastClient(r.config.host, r.recorder, own)
 		b.bindFastHTTP(fc)
-		closeOwn = fc.close
+		closer = fc
 	} else if b, ok := user.(httpBinder); ok {
 		hc := c.httpClient(r.config.host, r.recorder, own)
 		b.bindHTTP(hc)
-		closeOwn = hc.close
+		closer = hc
 	}
-	if own && closeOwn != nil {
-		context.AfterFunc(r.Context, closeOwn)
+	if own && closer != nil {
+		context.AfterFunc(r.Context, closer.close)
 	}
 }
 

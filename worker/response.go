@@ -20,10 +20,11 @@ import (
 	"github.com/golocust/golocust/stats"
 )
 
-// Response is a completed HTTP response with its body read. It is the
-// caller's to keep, except from a [FastHTTPClient] that reuses its
-// responses ([FastHTTPClient.SetReuseResponses]): such a Response is valid
-// only until that client's next request starts.
+// Response is a completed HTTP response with its body read. An
+// [HTTPClient]'s is the caller's to keep. A [FastHTTPClient] reuses its
+// responses, fasthttp's rule: its Response is valid only until that
+// client's next request starts, unless the client was told to keep them
+// ([FastHTTPClient.SetReuseResponses]).
 type Response struct {
 	// StatusCode is the HTTP status, e.g. 200.
 	StatusCode int

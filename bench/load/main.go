@@ -13,8 +13,9 @@
 // when nginx is installed, else a Go server on fasthttp. Generators run
 // on core 0 with taskset: wrk (when installed), a plain Go loop on
 // net/http and on fasthttp without statistics, golocust with its default
-// net/http client and with its fast client (also reusing its responses:
-// golocust-fast-reuse), and Locust's FastHttpUser
+// net/http client and with its fast client (also with every response
+// kept, SetReuseResponses(false): golocust-fast-kept), and Locust's
+// FastHttpUser
 // (when /usr/bin/locust is installed). bench/run.sh installs nginx and wrk
 // with apt-get when they are missing.
 package main
@@ -89,7 +90,7 @@ func main() {
 
 // allGenerators returns the generators in the order of the table.
 func allGenerators() []string {
-	return []string{"wrk", "go-loop", "fasthttp-loop", "golocust", "golocust-fast", "golocust-fast-reuse", "locust-fast"}
+	return []string{"wrk", "go-loop", "fasthttp-loop", "golocust", "golocust-fast", "golocust-fast-kept", "locust-fast"}
 }
 
 // scalingGenerators returns the generators that also run on both cores,
@@ -529,7 +530,7 @@ func report(runs []run, gens []string) error {
 	}
 	fmt.Printf("\nratios of the same round's runs: requests/s median (min–max), and requests per generator CPU-second (medians):\n")
 	for _, p := range [][2]string{
-		{"golocust", "go-loop"}, {"golocust-fast", "fasthttp-loop"}, {"golocust-fast-reuse", "fasthttp-loop"}, {"golocust-fast", "wrk"},
+		{"golocust", "go-loop"}, {"golocust-fast", "fasthttp-loop"}, {"golocust-fast-kept", "fasthttp-loop"}, {"golocust-fast", "wrk"},
 		{"golocust-fast", "golocust"}, {"golocust-fast", "locust-fast"}, {"golocust", "locust-fast"},
 		{"golocust@2cores", "golocust"}, {"golocust-fast@2cores", "golocust-fast"},
 	} {
@@ -582,7 +583,7 @@ func generate(mode, url string, users int, dur time.Duration, cpuProfile string)
 		res = goLoop(url, users, dur)
 	case "fasthttp-loop":
 		res = fastLoop(url, users, dur)
-	case "golocust", "golocust-fast", "golocust-fast-reuse":
+	case "golocust", "golocust-fast", "golocust-fast-kept":
 		res, err = golocust(mode, url, users, dur)
 	default:
 		err = fmt.Errorf("unknown generator %q", mode)
@@ -669,25 +670,26 @@ func (u *fastBenchUser) Tasks() []worker.Task {
 	}}}
 }
 
-// reusingBenchUser is fastBenchUser with its client reusing responses.
-type reusingBenchUser struct{ fastBenchUser }
+// keepingBenchUser is fastBenchUser with its client making a new
+// Response for every request.
+type keepingBenchUser struct{ fastBenchUser }
 
-func (u *reusingBenchUser) OnStart(context.Context) error {
-	u.Client.SetReuseResponses(true)
+func (u *keepingBenchUser) OnStart(context.Context) error {
+	u.Client.SetReuseResponses(false)
 	return nil
 }
 
 // golocust runs users users of a golocust user program standalone, with
 // no wait time, and returns what its statistics counted. mode picks the
 // user: golocust (HTTPUser), golocust-fast (FastHTTPUser) or
-// golocust-fast-reuse (FastHTTPUser reusing its responses).
+// golocust-fast-kept (FastHTTPUser keeping every response).
 func golocust(mode, url string, users int, dur time.Duration) (result, error) {
 	class := worker.Class("BenchUser", func() *benchUser { return &benchUser{} })
 	switch mode {
 	case "golocust-fast":
 		class = worker.Class("BenchUser", func() *fastBenchUser { return &fastBenchUser{} })
-	case "golocust-fast-reuse":
-		class = worker.Class("BenchUser", func() *reusingBenchUser { return &reusingBenchUser{} })
+	case "golocust-fast-kept":
+		class = worker.Class("BenchUser", func() *keepingBenchUser { return &keepingBenchUser{} })
 	}
 	s := &worker.Standalone{
 		Host: url, Users: users, RunTime: dur, StopTimeout: 10 * time.Second,
