@@ -1,10 +1,10 @@
 package deploy
 
 // This file owns the tests that build and run: TestBuildFromGuide runs
-// docs/deploy.md's build lines in a copy of the image's build context,
-// checks the binary is static, and runs it with the manifests' worker
-// command lines; TestImageBuild runs the guide's docker build where a
-// container engine works.
+// docs/deploy.md's chart library and build lines in a copy of the image's
+// build context, checks the binary is static, writes --html reports, and
+// runs it with the manifests' worker command lines; TestImageBuild runs
+// the guide's docker build where a container engine works.
 
 import (
 	"bufio"
@@ -37,13 +37,23 @@ func TestBuildFromGuide(t *testing.T) {
 	}
 	block := guideBuildBlock(t)
 	dir := copyBuildContext(t)
+	noChartLibrary := buildChartLibrary(t, dir)
+	if noChartLibrary != "" {
+		t.Logf("the guide's chartlib lines were not run: %s; the binary is built without the chart library", noChartLibrary)
+	}
 	start := time.Now()
-	runOK(t, 10*time.Minute, dir, nil, "sh", "-c", block.text)
+	runOK(t, 10*time.Minute, dir, nil, "sh", "-ec", block.text)
 	t.Logf("built in %v: %s", time.Since(start).Round(time.Millisecond), block.buildLine)
 	bin := filepath.Join(dir, outputOf(t, block.buildLine))
 
 	checkStatic(t, bin)
 	checkHelp(t, bin, nil)
+	t.Run("html", func(t *testing.T) {
+		if noChartLibrary != "" {
+			t.Skipf("not checked: %s, so the chart library was not built", noChartLibrary)
+		}
+		checkHTMLRun(t, bin, filepath.Join(dir, "report", "lib"))
+	})
 	for _, args := range dockerRunArgs(t, guideDockerBuild(t).tag) {
 		checkHelp(t, bin, args) // the guide's docker run: its options exist
 	}
@@ -105,21 +115,9 @@ func workerCommandLines(t *testing.T) []workerLine {
 func copyBuildContext(t *testing.T) string {
 	t.Helper()
 	root := ".."
-	f, err := os.Open(filepath.Join(root, ".dockerignore"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	patterns, err := ignorefile.ReadAll(f)
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pm, err := patternmatcher.New(patterns)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pm := dockerignore(t)
 	dst := t.TempDir()
-	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || path == root {
 			return err
 		}
@@ -150,6 +148,26 @@ func copyBuildContext(t *testing.T) string {
 		t.Error("the build context holds .git")
 	}
 	return dst
+}
+
+// dockerignore reads .dockerignore's rules with the library Docker reads
+// them with.
+func dockerignore(t *testing.T) *patternmatcher.PatternMatcher {
+	t.Helper()
+	f, err := os.Open(filepath.Join("..", ".dockerignore"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	patterns, err := ignorefile.ReadAll(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pm, err := patternmatcher.New(patterns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pm
 }
 
 // copyEntry copies one directory, regular file or symbolic link.
@@ -281,7 +299,8 @@ func waitedForMaster(t *testing.T, bin string, args []string, env map[string]str
 }
 
 // TestImageBuild runs the guide's docker build where a container engine
-// answers, and checks the image's user and that it runs.
+// answers, and checks the image's user, its size, that it runs, and that
+// it writes an --html report with the chart library.
 func TestImageBuild(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds an image; skipped with -short")
@@ -292,7 +311,8 @@ func TestImageBuild(t *testing.T) {
 	b := guideDockerBuild(t)
 	runOK(t, 20*time.Minute, "..", nil, "sh", "-c", b.text)
 	user := strings.TrimSpace(runOK(t, time.Minute, "..", nil, "docker", "image", "inspect", "-f", "{{.Config.User}}", b.tag))
-	final := readDockerfile(t).stages[1]
+	stages := readDockerfile(t).stages
+	final := stages[len(stages)-1]
 	if want := final.stepsOf("USER")[0].args; user != want {
 		t.Errorf("image %s runs as %q, the Dockerfile says %q", b.tag, user, want)
 	}
@@ -304,6 +324,25 @@ func TestImageBuild(t *testing.T) {
 	if !strings.Contains(help, "--master-host") {
 		t.Errorf("docker run %s -h printed no help:\n%s", b.tag, help)
 	}
+	checkImageHTML(t, b.tag)
+}
+
+// checkImageHTML runs the image standalone for a second with --html into
+// a mounted directory: without a network its requests fail, which
+// --exit-code-on-error 0 lets pass; the page must inline uPlot.
+func checkImageHTML(t *testing.T, tag string) {
+	t.Helper()
+	out := t.TempDir()
+	if err := os.Chmod(out, 0o777); err != nil { // the image's user writes there
+		t.Fatal(err)
+	}
+	runOK(t, 2*time.Minute, "..", nil, "docker", "run", "--rm", "--network", "none", "-v", out+":/out", tag,
+		"-H", "http://127.0.0.1:1", "-u", "1", "-r", "1", "-t", "1s", "--exit-code-on-error", "0", "--html", "/out/report.html")
+	page, err := os.ReadFile(filepath.Join(out, "report.html"))
+	if err != nil {
+		t.Fatalf("the image wrote no --html report: %v", err)
+	}
+	checkReportHasLibrary(t, page, nil)
 }
 
 // lastLine returns the last non-empty line of out.

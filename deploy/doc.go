@@ -6,5 +6,6 @@
 // The package has no code: its tests (deploy_test.go and its siblings)
 // parse every manifest strictly, check that the workers name the master's
 // address, run as non-root and are sized, check the Dockerfile against the
-// guide, and run the guide's build command to build and start a worker.
+// guide, and run the guide's chart library and build commands to build a
+// worker, write an --html report with it and start it.
 package deploy

@@ -2,7 +2,8 @@ package deploy
 
 // This file owns reading the Dockerfile (instructions, stages, build
 // arguments) and TestDockerfile: its stages are what docs/deploy.md says
-// and its build line is the guide's.
+// and its build lines are the guide's (the chart library's stage is
+// checked by chartlib_test.go).
 
 import (
 	"encoding/json"
@@ -161,17 +162,21 @@ func goLine(t *testing.T) (int, int) {
 	return major, minor
 }
 
-// TestDockerfile checks the worker image's Dockerfile: a golang build
-// stage at least as new as go.mod's go line that builds with the guide's
-// command, and a small final stage with no shell commands that copies the
-// binary and runs it, in exec form, as a numeric non-root user.
+// TestDockerfile checks the worker image's Dockerfile: a node stage that
+// installs the chart library from the lock file with the guide's npm ci
+// line (chartlib_test.go), a golang build stage at least as new as
+// go.mod's go line that copies the library in and builds with the guide's
+// commands, and a small final stage with no shell commands that copies
+// the binary and runs it, in exec form, as a numeric non-root user.
 func TestDockerfile(t *testing.T) {
 	df := readDockerfile(t)
-	if len(df.stages) != 2 {
-		t.Fatalf("%d stages, want 2 (build, final)", len(df.stages))
+	if len(df.stages) != 3 {
+		t.Fatalf("%d stages, want 3 (chart library, build, final)", len(df.stages))
 	}
-	build, final := df.stages[0], df.stages[1]
+	chart, build, final := df.stages[0], df.stages[1], df.stages[2]
+	modules := checkChartlibStage(t, df, chart)
 	checkBuildStage(t, df, build)
+	checkBuildUsesChartlib(t, chart, build, modules)
 	checkFinalStage(t, build, final)
 }
 
@@ -211,11 +216,7 @@ func checkFinalStage(t *testing.T, build, final stage) {
 	if runs := final.stepsOf("RUN"); len(runs) > 0 {
 		t.Errorf("final stage line %d: RUN in an image without a shell", runs[0].line)
 	}
-	workdirs := build.stepsOf("WORKDIR")
-	if len(workdirs) != 1 {
-		t.Fatalf("build stage has %d WORKDIR lines, want 1", len(workdirs))
-	}
-	binary := path.Join(workdirs[0].args, outputOf(t, build.buildLine(t)))
+	binary := path.Join(workdir(t, build), outputOf(t, build.buildLine(t)))
 	copies := final.stepsOf("COPY")
 	if len(copies) != 1 || !strings.HasPrefix(copies[0].args, "--from="+build.name+" "+binary+" ") {
 		t.Fatalf("final stage COPY %v: want one COPY --from=%s %s DEST (the build's WORKDIR and -o)", copies, build.name, binary)
