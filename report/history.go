@@ -48,7 +48,10 @@ func perSecond(n int64, d time.Duration) float64 {
 }
 
 // History collects HistoryRows from cumulative statistics: each Add takes
-// the difference since the previous one. It keeps at most its maximum of
+// the difference since the previous one. An Add that covers less than
+// half the interval of the one before (the run's end, just after the last
+// interval) joins the last row rather than chart a rate over a few
+// milliseconds. It keeps at most its maximum of
 // rows: at the maximum, neighbours merge in pairs and each row from then
 // on covers twice as many Adds, so a long run keeps its whole span at an
 // even, coarser step. It is not safe for concurrent use.
@@ -57,6 +60,9 @@ type History struct {
 	step int       // Adds per row
 	fill int       // Adds in the last row; below step, the next Add joins it
 	last time.Time // the previous Add, or the start
+	// every is the interval of the previous Add that made or filled a
+	// row: what a tail is measured against.
+	every time.Duration
 	// prev is the Aggregated row at the previous Add: its counts and
 	// histogram are subtracted from the next, unless the row started
 	// anew since (a reset).
@@ -104,7 +110,23 @@ func (h *History) Add(t *stats.Totals, users int, now time.Time) {
 	h.last, h.prevStart = now, total.StartTime
 	h.prevRequests, h.prevFailures = total.NumRequests, total.NumFailures
 	h.prevTimes = maps.Clone(total.ResponseTimes)
+	if h.isTail(row) {
+		n := len(h.rows)
+		h.rows[n-1] = mergeRows(h.rows[n-1], row)
+		return
+	}
+	h.every = row.Interval
 	h.append(row)
+}
+
+// isTail reports whether row covers less than half the interval of the
+// Adds before it: the end of a run, a few milliseconds after the last
+// interval, with the requests cut short by the stop. As a row of its own
+// it would chart their rate over those milliseconds, a spike that never
+// was; it joins the last row instead, whose span it extends, and is not
+// counted as an Add.
+func (h *History) isTail(row HistoryRow) bool {
+	return len(h.rows) > 0 && row.Interval < h.every/2
 }
 
 // append adds row to the last row while that covers fewer Adds than the
@@ -150,7 +172,7 @@ func mergeRows(a, b HistoryRow) HistoryRow {
 }
 
 // Rows returns a copy of the rows, oldest first; the last may cover
-// fewer Adds than the others.
+// fewer Adds than the others, and a tail (see isTail) besides.
 func (h *History) Rows() []HistoryRow {
 	return append([]HistoryRow(nil), h.rows...)
 }

@@ -2,6 +2,7 @@ package report
 
 import (
 	"errors"
+	"math"
 	"testing"
 	"time"
 
@@ -123,5 +124,85 @@ func TestHistoryMergesNeighboursAtItsBound(t *testing.T) {
 	}
 	if m := rows[1]; m.RPS() != 26.0/4 {
 		t.Errorf("merged row rps %v, want 6.5", m.RPS())
+	}
+}
+
+// TestHistoryTailJoinsTheLastRow: a run of 10 users at 20 requests a
+// second, stopped 3 ms after its second interval with 10 requests cut
+// short. The tail joins the second row, so no point charts 10 requests
+// over 3 ms (3333 a second); every request is still in the rows.
+func TestHistoryTailJoinsTheLastRow(t *testing.T) {
+	start := time.Unix(1_800_000_000, 0)
+	r := newRun()
+	h := NewHistory(start, 0)
+	for s := 1; s <= 2; s++ {
+		at := start.Add(time.Duration(s) * time.Second)
+		r.requests(20, 0, 400*time.Millisecond, at.Add(-time.Millisecond))
+		r.merge(at)
+		h.Add(r.t, 10, at)
+	}
+	end := start.Add(2*time.Second + 3*time.Millisecond)
+	r.requests(10, 10, 100*time.Millisecond, end) // cut short by the stop
+	r.merge(end)
+	h.Add(r.t, 0, end)
+
+	rows := h.Rows()
+	if len(rows) != 2 {
+		t.Fatalf("%d rows, want 2 (the tail joined the last): %+v", len(rows), rows)
+	}
+	last := rows[1]
+	if last.Time != end || last.Interval != 1003*time.Millisecond || last.Requests != 30 || last.Failures != 10 || last.Users != 0 {
+		t.Errorf("last row %+v, want 30 requests, 10 failures over 1.003s to the end, 0 users", last)
+	}
+	if rps, fps := last.RPS(), last.FailPerSec(); math.Abs(rps-30/1.003) > 1e-9 || math.Abs(fps-10/1.003) > 1e-9 {
+		t.Errorf("last row %v requests/s, %v failures/s; want %v and %v", rps, fps, 30/1.003, 10/1.003)
+	}
+	if first := rows[0]; first.RPS() != 20 || first.FailPerSec() != 0 {
+		t.Errorf("first row %v requests/s, %v failures/s; want 20 and 0", first.RPS(), first.FailPerSec())
+	}
+	var all int64
+	for _, row := range rows {
+		all += row.Requests
+	}
+	if total := r.t.Total().NumRequests; all != total || all != 50 {
+		t.Errorf("rows hold %d requests, the totals %d; want 50", all, total)
+	}
+}
+
+// TestHistoryLongTailIsARow: a last interval of at least half a step is
+// a row of its own, and a tail does not count as an Add of a merged row.
+func TestHistoryLongTailIsARow(t *testing.T) {
+	start := time.Unix(1_800_000_000, 0)
+	r := newRun()
+	h := NewHistory(start, 0)
+	at := start
+	for _, d := range []time.Duration{time.Second, time.Second, 600 * time.Millisecond, 250 * time.Millisecond} {
+		at = at.Add(d)
+		r.requests(6, 0, 10*time.Millisecond, at.Add(-time.Millisecond))
+		r.merge(at)
+		h.Add(r.t, 1, at)
+	}
+	rows := h.Rows()
+	// 1s, 1s, 600ms (a row: not under half a second), then 250ms joins
+	// it (under half of 600ms).
+	if len(rows) != 3 || rows[2].Interval != 850*time.Millisecond || rows[2].Requests != 12 {
+		t.Fatalf("rows %+v, want 3, the last 12 requests over 850ms", rows)
+	}
+
+	// At its bound, rows cover two Adds each; a tail joins the last row
+	// without taking the place of its second Add.
+	h = NewHistory(start, 2)
+	r = newRun()
+	at = start
+	for _, d := range []time.Duration{time.Second, time.Second, time.Second, 10 * time.Millisecond, time.Second} {
+		at = at.Add(d)
+		r.requests(1, 0, 10*time.Millisecond, at.Add(-time.Millisecond))
+		r.merge(at)
+		h.Add(r.t, 1, at)
+	}
+	rows = h.Rows()
+	// Seconds 1-2 (halved), then 3, the 10 ms tail and 4 in one row.
+	if len(rows) != 2 || rows[1].Requests != 3 || rows[1].Interval != 2010*time.Millisecond {
+		t.Errorf("rows %+v, want 2: 2 requests over 2s, then 3 over 2.01s", rows)
 	}
 }

@@ -292,3 +292,77 @@ func (l *countLog) Handle(_ context.Context, r slog.Record) error {
 	})
 	return nil
 }
+
+// TestExceptionLogStableTracebacks: a standalone run groups the panics of
+// one place as a worker does, whatever their goroutine, argument values
+// and panic value; the message kept is the first's, the texts bounded.
+func TestExceptionLogStableTracebacks(t *testing.T) {
+	frame := func(goroutine, creator int, arg string) string {
+		return fmt.Sprintf("goroutine %d [running]:\nruntime/debug.Stack()\n\t/usr/local/go/src/runtime/debug/stack.go:26 +0x5e\n"+
+			"main.explode(%s)\n\t/src/main.go:50 +0x1d\n"+
+			"created by worker.(*pool).startLocked in goroutine %d\n\t/src/pool.go:190 +0x2c5", goroutine, arg, creator)
+	}
+	var l exceptionLog
+	l.add("panic: run 1", "panic in Panicky.explode: run 1\n"+frame(41, 7, "0xc000123450"))
+	l.add("panic: run 2", "panic in Panicky.explode: run 2\n"+frame(977, 12, "0xc0009abcd0"))
+	l.add("panic: "+strings.Repeat("x", 1<<20), "panic in Panicky.explode: "+strings.Repeat("x", 1<<20)+"\n"+frame(5, 1, "0xc000000008"))
+	l.add("panic: elsewhere", "panic in Panicky.other: elsewhere\n"+frame(41, 7, "0xc000123450"))
+	rows := l.list()
+	if len(rows) != 2 {
+		t.Fatalf("%d rows, want 2 (explode, other): %+v", len(rows), rows)
+	}
+	if r := rows[0]; r.Count != 3 || r.Message != "panic: run 1" || !strings.HasPrefix(r.Traceback, "panic in Panicky.explode\n") ||
+		!strings.Contains(r.Traceback, "main.explode(...)") || strings.Contains(r.Traceback, "goroutine") {
+		t.Errorf("first row %+v, want 3 exceptions of explode, the first message, a traceback without goroutines or values", r)
+	}
+	if r := rows[1]; r.Count != 1 || !strings.HasPrefix(r.Traceback, "panic in Panicky.other\n") {
+		t.Errorf("second row %+v, want the one panic of other", r)
+	}
+	l.add("panic: "+strings.Repeat("y", 1<<20), "Panicky.explode: "+strings.Repeat("y", 1<<20))
+	if r := l.list()[2]; len(r.Message) > maxExceptionMsg || len(r.Traceback) > maxExceptionTraceback {
+		t.Errorf("a 1 MB exception kept a message of %d bytes and a traceback of %d, bounds %d and %d",
+			len(r.Message), len(r.Traceback), maxExceptionMsg, maxExceptionTraceback)
+	}
+}
+
+// panickyUser panics in its task, from a frame whose argument is a new
+// pointer each time, until the class has panicked panickyRuns times; then
+// it stops.
+type panickyUser struct{ raised *atomic.Int64 }
+
+const panickyRuns = 300
+
+func (u panickyUser) Tasks() []Task {
+	return []Task{{Name: "explode", Run: func(context.Context) error {
+		if n := u.raised.Add(1); n <= panickyRuns {
+			explode(&n)
+		}
+		return ErrStopUser
+	}}}
+}
+
+//go:noinline
+func explode(n *int64) { panic(fmt.Sprintf("run %d", *n)) }
+
+// TestStandaloneGroupsPanics runs 8 users that panic at one place 300
+// times in all, on 8 goroutines with a new argument each time: the result
+// has one exception row that counts the 300.
+func TestStandaloneGroupsPanics(t *testing.T) {
+	var raised atomic.Int64
+	s := &Standalone{
+		Users: 8, Iterations: 100_000, RunTime: time.Minute, // the users stop themselves first
+		Classes: []*UserClass{Class("Panicky", func() panickyUser { return panickyUser{raised: &raised} })},
+		Output:  io.Discard, OnlySummary: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	res, err := s.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Exceptions) != 1 {
+		t.Fatalf("%d exception rows, want 1:\n%+v", len(res.Exceptions), res.Exceptions)
+	}
+	if r := res.Exceptions[0]; r.Count != panickyRuns || !strings.HasPrefix(r.Traceback, "panic in Panicky.explode\n") || !strings.HasPrefix(r.Message, "panic: run ") {
+		t.Errorf("row %+v, want %d panics of Panicky.explode", r, panickyRuns)
+	}
+	t.Logf("%d panics in one row; traceback:\n%s", res.Exceptions[0].Count, res.Exceptions[0].Traceback)
+}

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -25,10 +26,14 @@ import (
 const (
 	// ExitOK: the test ran, no request failed and every threshold held.
 	ExitOK = 0
-	// ExitFailure: the test could not run, or a second signal ended it at
-	// once. It is also the default of --exit-code-on-error.
+	// ExitFailure: the test could not run, a report (--json, --csv,
+	// --html) could not be written at its end, or a second signal ended
+	// it at once. It is also the default of --exit-code-on-error.
 	ExitFailure = 1
-	// ExitUsage: a bad flag, value or environment variable.
+	// ExitUsage: a bad flag, value or environment variable, including a
+	// value found bad only when the run starts: an --html or --csv file
+	// that cannot be created, a --prometheus or --pprof address that
+	// cannot be listened on.
 	ExitUsage = 2
 	// ExitThreshold: at least one --threshold was broken. It takes
 	// precedence over --exit-code-on-error.
@@ -56,7 +61,8 @@ func Main(classes ...*UserClass) {
 // returns the exit code: [ExitOK]; --exit-code-on-error (default
 // [ExitFailure]) when a request failed or user code raised an exception;
 // [ExitThreshold] when a threshold was broken; [ExitUsage] for a bad
-// flag; [ExitFailure] when the test could not run. -h prints the options
+// flag or value; [ExitFailure] when the test could not run or a report
+// could not be written at its end (this one wins). -h prints the options
 // and returns ExitOK. Cancelling ctx stops the test gracefully; nil
 // writers mean os.Stdout and os.Stderr.
 //
@@ -157,6 +163,24 @@ func (c *command) usageError(err error) int {
 	return ExitUsage
 }
 
+// optionError is a bad option value that a run finds only when it
+// starts: an --html or --csv file it cannot create. The command exits
+// with [ExitUsage] for it.
+type optionError struct{ err error }
+
+func (e *optionError) Error() string { return e.err.Error() }
+func (e *optionError) Unwrap() error { return e.err }
+
+// badOption reports whether err, from a run that could not start, is a
+// bad option value: an *optionError, or an address that cannot be
+// listened on (a *net.OpError of "listen"), which in a run is only
+// --prometheus's (--pprof's is checked before the run).
+func badOption(err error) bool {
+	var opt *optionError
+	var netErr *net.OpError
+	return errors.As(err, &opt) || errors.As(err, &netErr) && netErr.Op == "listen"
+}
+
 // run parses args and the LOCUST_* variables, runs the test, and returns
 // the exit code, as RunCommand documents.
 func (c *command) run(ctx context.Context, args []string) int {
@@ -232,6 +256,9 @@ func (c *command) runWorker(ctx context.Context, cfg config, logger *slog.Logger
 	}
 	w := &Worker{MasterHost: cfg.MasterHost, MasterPort: cfg.MasterPort, Host: cfg.Host, Classes: c.classes, Logger: logger, HTTP: httpOpts, MaxRPS: cfg.MaxRPS, Prometheus: cfg.Prometheus}
 	if err := w.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		if badOption(err) {
+			return c.usageError(err)
+		}
 		logger.Error("worker failed", "err", err)
 		return ExitFailure
 	}
@@ -258,6 +285,9 @@ func (c *command) runStandalone(ctx context.Context, cfg config, logger *slog.Lo
 		s.SpawnRate = 0
 	}
 	res, err := s.Run(ctx)
+	if err != nil && badOption(err) {
+		return c.usageError(err)
+	}
 	if err != nil {
 		logger.Error("test could not run", "err", err)
 		return ExitFailure
@@ -279,6 +309,9 @@ func (c *command) runStandalone(ctx context.Context, cfg config, logger *slog.Lo
 	}
 	if !printVerdicts(tables, checkThresholds(res.Stats, cfg.Thresholds)) {
 		code = ExitThreshold
+	}
+	if res.WriteErr != nil { // logged by the run
+		code = ExitFailure
 	}
 	logger.Info("shutting down", "exit_code", code)
 	return code

@@ -7,6 +7,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -65,7 +66,10 @@ type Standalone struct {
 	// HTMLFile, when set, writes the run's report to this file at the end
 	// (Locust's --html): one HTML file that opens offline, with the
 	// summary's tables and charts over time, a point every CSVInterval
-	// (report_html.go). The file is created when the run starts.
+	// (report_html.go). Run checks when it starts that the file can be
+	// written, without changing one already there; the report goes to a
+	// temporary file in the same directory, renamed over HTMLFile once
+	// complete.
 	HTMLFile string
 	// ResetStats forgets the statistics once every user has started, like
 	// Locust's --reset-stats.
@@ -124,6 +128,10 @@ type Result struct {
 	Arrivals *stats.Totals
 	// ArrivalCounts are the open model's counts at the end.
 	ArrivalCounts ArrivalCounts
+	// WriteErr, when not nil, is why the files written at the end (the
+	// last CSV files, the HTML report) could not be written; it is
+	// logged too. The rest of the Result holds all the same.
+	WriteErr error
 }
 
 // WriteJSON writes the final statistics the way Locust's --json prints
@@ -172,8 +180,11 @@ func (r *Result) WriteSummary(w io.Writer) error {
 }
 
 // exceptionLog collects user-code exceptions by traceback, every one
-// counted. It keeps at most maxExceptionRows tracebacks: the exceptions of
-// further ones are counted in one row, otherExceptions.
+// counted. Tracebacks are made stable first, as a worker's are
+// (stableTraceback), so that the panics of one place share a row whatever
+// their goroutine and argument values; the texts are bounded as a
+// worker's. It keeps at most maxExceptionRows tracebacks: the exceptions
+// of further ones are counted in one row, otherExceptions.
 type exceptionLog struct {
 	mu    sync.Mutex
 	byTB  map[string]*stats.ExceptionRow
@@ -186,6 +197,8 @@ const (
 )
 
 func (l *exceptionLog) add(msg, traceback string) {
+	msg = stats.Truncate(msg, maxExceptionMsg)
+	traceback = stats.Truncate(stableTraceback(traceback), maxExceptionTraceback)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.byTB == nil {
@@ -217,7 +230,9 @@ func (l *exceptionLog) list() []stats.ExceptionRow {
 
 // Run runs the test and returns its result. It returns an error only when
 // the test could not start (bad classes, TLS files that cannot be read,
-// CSV files that cannot be created).
+// CSV or HTML files that cannot be created, a Prometheus address that
+// cannot be listened on); files that cannot be written at the end are the
+// Result's WriteErr.
 func (s *Standalone) Run(ctx context.Context) (*Result, error) {
 	r, err := s.start()
 	if err != nil {
@@ -317,7 +332,7 @@ func (s *Standalone) start() (_ *standaloneRun, err error) {
 	}
 	if s.CSVPrefix != "" {
 		if r.csv, err = createCSVFiles(s.CSVPrefix, s.CSVFullHistory); err != nil {
-			return nil, err
+			return nil, &optionError{err}
 		}
 	}
 	return r, nil
@@ -400,9 +415,10 @@ func (r *standaloneRun) finish(start time.Time, spawned map[string]int64) *Resul
 	if r.csv != nil {
 		if err := r.csv.write(r.totals, r.arrivals, res.Exceptions, 0, end); err != nil {
 			r.logger.Error("writing the CSV files", "err", err)
+			res.WriteErr = err
 		}
 	}
-	r.writeHTML(res, start, end)
+	res.WriteErr = errors.Join(res.WriteErr, r.writeHTML(res, start, end))
 	if err := res.WriteSummary(r.out); err != nil {
 		r.logger.Warn("printing the summary", "err", err)
 	}
