@@ -162,3 +162,34 @@ func TestPrometheusScrapesAWorker(t *testing.T) {
 	}
 	t.Logf("Prometheus = master = target = %d requests", master)
 }
+
+// badNames records, per task, a request whose method and name are not
+// valid UTF-8.
+type badNames struct{}
+
+func (badNames) Tasks() []worker.Task {
+	return []worker.Task{{Name: "bad", Run: func(ctx context.Context) error {
+		return worker.Record(ctx, "G\xffT", "/bad\xff\xfe", time.Millisecond, 1, nil)
+	}}}
+}
+
+// TestPrometheusScrapesInvalidUTF8: a run whose requests' method and name
+// are not valid UTF-8 is scraped whole, under labels with U+FFFD.
+func TestPrometheusScrapesInvalidUTF8(t *testing.T) {
+	addr := "127.0.0.1:" + strconv.Itoa(locusttest.FreePort(t))
+	prom := startPrometheus(t, addr)
+	run := &worker.Standalone{
+		Users: 2, Iterations: 200, MaxRPS: 100, Prometheus: addr,
+		Classes: []*worker.UserClass{worker.Class("Bad", func() badNames { return badNames{} })},
+		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)), Output: io.Discard,
+	}
+	res, err := run.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	summary := res.Stats.Total().NumRequests
+	got, ok := query(t, prom, `sum(golocust_requests_total{method="G\uFFFDT",name="/bad\uFFFD"})`)
+	if !ok || int64(got) != summary || summary != 200 || len(res.Exceptions) != 0 {
+		t.Errorf("PromQL = %v (ok %v); summary %d, exceptions %v; want 200 each and none", got, ok, summary, res.Exceptions)
+	}
+}
