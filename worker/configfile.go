@@ -5,13 +5,17 @@ package worker
 // two formats (locust.conf's key = value lines as ConfigArgParse reads
 // them, and the [tool.locust] table of a .toml file such as
 // pyproject.toml), and setting the options they name. flags.go layers
-// them under the environment and the command line.
+// them under the environment and the command line. A file is read only
+// when it is a regular file of at most maxConfigFileSize bytes, and a
+// TOML file only when it nests at most maxTOMLNesting deep, so that no
+// file can block the program, take its memory or its stack.
 
 import (
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -19,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/BurntSushi/toml"
 )
@@ -102,7 +107,7 @@ func readConfigFiles(defaults []string, named, label string) ([][]confEntry, err
 // readConfigFile reads one configuration file: the [tool.locust] table
 // of a file whose name ends in .toml, key = value lines otherwise.
 func readConfigFile(path string) ([]confEntry, error) {
-	data, err := os.ReadFile(path)
+	data, err := readConfigData(path)
 	if err != nil {
 		return nil, err
 	}
@@ -110,6 +115,85 @@ func readConfigFile(path string) ([]confEntry, error) {
 		return parseTOMLConfig(path, data)
 	}
 	return parseConf(path, data)
+}
+
+// maxConfigFileSize is the most a configuration file may hold, 1 MiB: a
+// locust.conf or a pyproject.toml holds a few kilobytes, and a larger
+// file (a wrong one, /dev/zero) must not take the process's memory.
+const maxConfigFileSize = 1 << 20
+
+// readConfigData returns the bytes of the file at path, which must be a
+// regular file (a named pipe would block the program, a device never
+// end) of at most maxConfigFileSize bytes. A missing file's error wraps
+// fs.ErrNotExist.
+func readConfigData(path string) ([]byte, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkConfigFileInfo(path, info); err != nil {
+		return nil, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	// The file opened may not be the one examined.
+	if info, err = f.Stat(); err != nil {
+		return nil, err
+	}
+	if err := checkConfigFileInfo(path, info); err != nil {
+		return nil, err
+	}
+	// A regular file may say it is empty and hold more (/proc).
+	return readAtMost(f, path)
+}
+
+// readAtMost reads r, the file at path, to its end: an error once it
+// holds more than maxConfigFileSize bytes, having read one more.
+func readAtMost(r io.Reader, path string) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, maxConfigFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxConfigFileSize {
+		return nil, configTooLarge(path)
+	}
+	return data, nil
+}
+
+// checkConfigFileInfo reports why the file info describes is no
+// configuration file: not a regular file, or larger than
+// maxConfigFileSize.
+func checkConfigFileInfo(path string, info fs.FileInfo) error {
+	if !info.Mode().IsRegular() {
+		return fmt.Errorf("%s is %s, not a regular file", path, fileKind(info.Mode()))
+	}
+	if info.Size() > maxConfigFileSize {
+		return configTooLarge(path)
+	}
+	return nil
+}
+
+// configTooLarge says that the file at path is over maxConfigFileSize.
+func configTooLarge(path string) error {
+	return fmt.Errorf("%s is larger than %d MiB, the most a configuration file may hold", path, maxConfigFileSize>>20)
+}
+
+// fileKind names the kind of file a mode that is not regular describes.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "a special file"
 }
 
 // parseConf reads a locust.conf file the way ConfigArgParse's default
@@ -151,7 +235,7 @@ func parseConfLine(line string) (e confEntry, ok bool, err error) {
 	}
 	end := strings.IndexFunc(line, isConfKeyEnd)
 	if end == 0 {
-		return e, false, fmt.Errorf("unexpected line %q: want key = value", line)
+		return e, false, fmt.Errorf("unexpected line %s: want key = value", quoteClipped(line))
 	}
 	if end < 0 {
 		end = len(line)
@@ -165,12 +249,12 @@ func parseConfLine(line string) (e confEntry, ok bool, err error) {
 	case afterSpace[0] == '=' || afterSpace[0] == ':':
 		e.value = confValue(strings.TrimLeftFunc(afterSpace[1:], unicode.IsSpace))
 	case afterSpace == rest: // the key runs into # or ;
-		return e, false, fmt.Errorf("unexpected line %q: want key = value", line)
+		return e, false, fmt.Errorf("unexpected line %s: want key = value", quoteClipped(line))
 	default:
 		e.value = confValue(afterSpace)
 	}
 	if e.key == "" {
-		return e, false, fmt.Errorf("unexpected line %q: want key = value", line)
+		return e, false, fmt.Errorf("unexpected line %s: want key = value", quoteClipped(line))
 	}
 	if strings.HasPrefix(e.value, "[") && strings.HasSuffix(e.value, "]") {
 		e.list, e.isList = confList(e.value), true
@@ -201,10 +285,18 @@ func confValue(s string) string {
 			}
 		}
 	}
-	for i, r := range s {
-		if unicode.IsSpace(r) && commentOrEnd(s[i:]) {
+	// Each run of spaces is looked past once: a value of a megabyte of
+	// spaces takes a pass, not one a space.
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if !unicode.IsSpace(r) {
+			i += size
+			continue
+		}
+		if commentOrEnd(s[i:]) {
 			return s[:i]
 		}
+		i = len(s) - len(strings.TrimLeftFunc(s[i:], unicode.IsSpace))
 	}
 	return s
 }
@@ -259,6 +351,10 @@ func scalarText(v any) (string, bool) {
 // value a string, number or boolean, or an array of them for a list. A
 // file without the table sets nothing.
 func parseTOMLConfig(name string, data []byte) ([]confEntry, error) {
+	if tomlTooDeep(data) {
+		return nil, fmt.Errorf("%s: keys, tables or arrays nested more than %d deep: [tool.locust] keys are names, their values strings, numbers, booleans or arrays of them",
+			name, maxTOMLNesting)
+	}
 	var doc map[string]any
 	md, err := toml.Decode(string(data), &doc)
 	if err != nil {
@@ -282,6 +378,135 @@ func parseTOMLConfig(name string, data []byte) ([]confEntry, error) {
 		entries = append(entries, e)
 	}
 	return entries, nil
+}
+
+// maxTOMLNesting is how deep a TOML file may nest its keys: its arrays
+// and inline tables, and the parts of its dotted keys and table headers
+// (a.b.c). The TOML reader recurses once an array or table, and takes
+// memory as the square of a key's parts: a file of brackets or dots must
+// take neither the stack nor the memory. [tool.locust] needs 3.
+const maxTOMLNesting = 64
+
+// tomlTooDeep reports whether a TOML file nests deeper than
+// maxTOMLNesting, as tomlDepth counts outside strings and comments: an
+// upper bound of the depth, which a file of one level of brackets a
+// value and one dot a float may overstate by 2.
+func tomlTooDeep(data []byte) bool {
+	var d tomlDepth
+	for i := 0; i < len(data); {
+		switch c := data[i]; c {
+		case '#':
+			i = lineEnd(data, i)
+		case '"', '\'':
+			i = tomlStringEnd(data, i)
+		default:
+			d.add(c)
+			if len(d.open)+d.dots > maxTOMLNesting {
+				return true
+			}
+			i++
+		}
+	}
+	return false
+}
+
+// tomlDepth follows how deep a TOML file is at a point: the brackets
+// and braces open, and the dots of the keys on the way there.
+type tomlDepth struct {
+	open   []int // the dots at each open bracket or brace
+	dots   int   // the dots of the keys (and float) on the current path
+	base   int   // the dots of the last table header, over the keys after it
+	header bool  // in a table header [a.b] or [[a.b]]
+	equals bool  // the current top-level line has its = (so [ is a value)
+}
+
+// add follows one byte outside strings and comments.
+func (d *tomlDepth) add(c byte) {
+	switch c {
+	case '.':
+		d.dots++
+	case '[', '{':
+		if c == '[' && len(d.open) == 0 && !d.equals {
+			d.header, d.dots = true, 0
+		}
+		d.open = append(d.open, d.dots)
+	case ']', '}':
+		d.close()
+	case '=':
+		d.equals = d.equals || len(d.open) == 0
+	case ',', '\n':
+		d.nextKey(c)
+	}
+}
+
+// close closes a bracket or brace: a value's dots are dropped, a table
+// header's are the base of the keys after it.
+func (d *tomlDepth) close() {
+	n := len(d.open)
+	if n == 0 {
+		return
+	}
+	at := d.open[n-1]
+	d.open = d.open[:n-1]
+	switch {
+	case d.header && n == 1:
+		d.header, d.base = false, d.dots
+	case !d.header:
+		d.dots = at
+	}
+}
+
+// nextKey starts the next key after c, a comma or a newline: its dots
+// count from the bracket it is in, or from the table header.
+func (d *tomlDepth) nextKey(c byte) {
+	if n := len(d.open); n > 0 {
+		d.dots = d.open[n-1]
+		return
+	}
+	if c == '\n' {
+		d.equals = false
+	}
+	d.dots = d.base
+}
+
+// lineEnd returns the index of the newline at or after i, or len(data).
+func lineEnd(data []byte, i int) int {
+	if j := bytes.IndexByte(data[i:], '\n'); j >= 0 {
+		return i + j
+	}
+	return len(data)
+}
+
+// tomlStringEnd returns the index after the string that starts at
+// data[i] (a quote): a basic "..." or literal '...' one, which a newline
+// ends when unclosed (the newline's index), or a multi-line one between
+// three quotes of either kind. A backslash escapes the next byte in
+// basic strings.
+func tomlStringEnd(data []byte, i int) int {
+	q := data[i]
+	triple := []byte{q, q, q}
+	if bytes.HasPrefix(data[i:], triple) {
+		for j := i + 3; j < len(data); j++ {
+			switch {
+			case data[j] == '\\' && q == '"':
+				j++
+			case bytes.HasPrefix(data[j:], triple):
+				return j + 3
+			}
+		}
+		return len(data)
+	}
+	for j := i + 1; j < len(data); j++ {
+		switch {
+		case data[j] == '\\' && q == '"':
+			j++
+		case data[j] == q:
+			return j + 1
+		case data[j] == '\n':
+			return j
+		}
+	}
+	return len(data)
 }
 
 // tomlTable returns the [tool.locust] table of doc, nil if there is none.
@@ -309,7 +534,7 @@ func tomlEntry(key string, v any) (confEntry, error) {
 		for _, it := range items {
 			text, ok := scalarText(it)
 			if !ok {
-				return e, fmt.Errorf("%s: an item %v is not a string, number or boolean", key, it)
+				return e, fmt.Errorf("%s: an item %s is not a string, number or boolean", clipText(key), clipText(fmt.Sprint(it)))
 			}
 			e.list = append(e.list, text)
 		}
@@ -317,7 +542,7 @@ func tomlEntry(key string, v any) (confEntry, error) {
 	}
 	text, ok := scalarText(v)
 	if !ok {
-		return e, fmt.Errorf("%s = %v: want a string, number, boolean or an array of them", key, v)
+		return e, fmt.Errorf("%s = %s: want a string, number, boolean or an array of them", clipText(key), clipText(fmt.Sprint(v)))
 	}
 	e.value = text
 	return e, nil
@@ -376,7 +601,7 @@ func unknownKeyError(e confEntry, specs []flagSpec) error {
 	if s, ok := specByLong(specs, strings.ReplaceAll(e.key, "_", "-")); ok {
 		hint = fmt.Sprintf("; did you mean %s?", s.long)
 	}
-	return fmt.Errorf("%s: unknown key %q: not an option of golocust, of Locust or of a user class%s", e.where, e.key, hint)
+	return fmt.Errorf("%s: unknown key %s: not an option of golocust, of Locust or of a user class%s", e.where, quoteClipped(e.key), hint)
 }
 
 // specByLong returns the option whose long name is name.
@@ -419,7 +644,7 @@ func setFromFile(s flagSpec, e confEntry) error {
 		}
 	}
 	if e.isList {
-		return fmt.Errorf("a list %v for an option of one value", e.list)
+		return fmt.Errorf("a list %s for an option of one value", clipText(fmt.Sprint(e.list)))
 	}
 	if b, ok := s.value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
 		return setBool(s.value, e.value)
@@ -436,5 +661,5 @@ func setBool(v interface{ Set(string) error }, text string) error {
 	case "false", "no", "0", "off":
 		return v.Set("false")
 	}
-	return fmt.Errorf("%q is not true or false", text)
+	return fmt.Errorf("%s is not true or false", quoteClipped(text))
 }

@@ -389,10 +389,10 @@ func TestConfigUnreadable(t *testing.T) {
 		defaults []string
 		want     string
 	}{
-		{"--config missing", []string{"--config", filepath.Join(dir, "missing.conf")}, nil, nil, "--config: open " + filepath.Join(dir, "missing.conf") + ": no such file or directory"},
-		{"--config a directory", []string{"--config", dir}, nil, nil, "--config: read " + dir + ": is a directory"},
-		{"LOCUST_CONFIG missing", nil, map[string]string{"LOCUST_CONFIG": filepath.Join(dir, "nope.toml")}, nil, "LOCUST_CONFIG: open " + filepath.Join(dir, "nope.toml")},
-		{"default file a directory", nil, nil, []string{dir}, "read " + dir + ": is a directory"},
+		{"--config missing", []string{"--config", filepath.Join(dir, "missing.conf")}, nil, nil, "--config: stat " + filepath.Join(dir, "missing.conf") + ": no such file or directory"},
+		{"--config a directory", []string{"--config", dir}, nil, nil, "--config: " + dir + " is a directory, not a regular file"},
+		{"LOCUST_CONFIG missing", nil, map[string]string{"LOCUST_CONFIG": filepath.Join(dir, "nope.toml")}, nil, "LOCUST_CONFIG: stat " + filepath.Join(dir, "nope.toml")},
+		{"default file a directory", nil, nil, []string{dir}, dir + " is a directory, not a regular file"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

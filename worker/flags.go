@@ -4,7 +4,8 @@ package worker
 // variables, parsing them with the configuration files into a config
 // (parseArgs, parseSources) and the help text (WriteUsage). main.go runs
 // what they say; custom options come from options.go, the files are
-// read by configfile.go.
+// read by configfile.go. Its errors are one line each, quoting at most
+// maxQuoted bytes of a value (clipText, oneLine).
 
 import (
 	"errors"
@@ -16,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // config is what the command line and the LOCUST_* environment variables
@@ -126,7 +129,7 @@ func flagGroups() []string {
 func (cfg *config) specs(custom []option) []flagSpec {
 	specs := []flagSpec{
 		{"u", "users", "LOCUST_USERS", "N", "peak number of concurrent users", "Common options", intValue{&cfg.Users}},
-		{"r", "spawn-rate", "LOCUST_SPAWN_RATE", "RATE", "users started per second", "Common options", floatValue{&cfg.SpawnRate}},
+		{"r", "spawn-rate", "LOCUST_SPAWN_RATE", "RATE", "users started per second, 1e-06 to 1e+09", "Common options", floatValue{&cfg.SpawnRate}},
 		{"t", "run-time", "LOCUST_RUN_TIME", "TIME", "stop after this long, e.g. 300s, 20m, 1h30m; 0 runs until stopped", "Common options", durationValue{&cfg.RunTime}},
 		{"H", "host", "LOCUST_HOST", "URL", "target base URL, e.g. http://10.21.32.33", "Common options", stringValue{&cfg.Host}},
 		{"", "insecure", "LOCUST_INSECURE", "", "do not verify the target's TLS certificate (by default it is verified against the system's CAs)", "HTTP options", boolValue{&cfg.Insecure}},
@@ -153,7 +156,7 @@ func (cfg *config) specs(custom []option) []flagSpec {
 		{"", "stages", "LOCUST_STAGES", "DURATION:TARGET,...", "ramp linearly to TARGET users (with --arrival-rate: iterations per second) over DURATION, then the next stage; the test ends after the last, e.g. 30s:100,1m:100,30s:0", "Load model options", stagesValue{&cfg.Stages}},
 		{"s", "stop-timeout", "LOCUST_STOP_TIMEOUT", "TIME", "how long users may finish their task when stopping, e.g. 10s; 0 stops them at once", "Other options", durationValue{&cfg.StopTimeout}},
 		{"", "exit-code-on-error", "LOCUST_EXIT_CODE_ON_ERROR", "CODE", "exit code when a request failed or user code raised an error", "Other options", intValue{&cfg.ExitCodeOnError}},
-		{"", "config", "LOCUST_CONFIG", "FILE", "read options from FILE, as Locust does: key = value lines like locust.conf, or the [tool.locust] table of a .toml file such as pyproject.toml; ~/.locust.conf and ./locust.conf are read first when they exist; the environment and the command line win", "Other options", stringValue{&cfg.ConfigFile}},
+		{"", "config", "LOCUST_CONFIG", "FILE", "read options from FILE, as Locust does: key = value lines like locust.conf, or the [tool.locust] table of a .toml file such as pyproject.toml; ~/.locust.conf and ./locust.conf are read first when they exist; the environment and the command line win; each file must be a regular file of at most 1 MiB", "Other options", stringValue{&cfg.ConfigFile}},
 		{"", "html", "LOCUST_HTML", "FILE", "write an HTML report of the run (tables and charts over time) to FILE at the end, as Locust's --html", "Request statistics options", stringValue{&cfg.HTMLFile}},
 		{"", "prometheus", "LOCUST_PROMETHEUS", "ADDR", "serve Prometheus metrics at http://ADDR/metrics, e.g. 0.0.0.0:9646: requests, failures and response times by method and name, users by class, state", "Request statistics options", stringValue{&cfg.Prometheus}},
 		{"", "pprof", "LOCUST_PPROF", "ADDR", "serve Go's profiles (in net/http/pprof's layout) at http://ADDR/debug/pprof/, e.g. 127.0.0.1:6060 (port 0 picks one; the log says which)", "Other options", stringValue{&cfg.Pprof}},
@@ -190,8 +193,15 @@ func parseArgs(args []string, getenv func(string) string, classes ...*UserClass)
 // rank as Locust's (ConfigArgParse's): defaults < file of --config <
 // environment < command line; an option one source sets is not taken
 // from a lower one, and thresholds, which add up within one source, are
-// replaced as a whole by a higher source that gives any.
+// replaced as a whole by a higher source that gives any. An error's text
+// is one line (oneLine), however long the value it quotes.
 func parseSources(args []string, getenv func(string) string, defaults []string, classes ...*UserClass) (config, error) {
+	cfg, err := parseAll(args, getenv, defaults, classes)
+	return cfg, oneLine(err)
+}
+
+// parseAll is parseSources without cutting its errors to one line.
+func parseAll(args []string, getenv func(string) string, defaults []string, classes []*UserClass) (config, error) {
 	cfg := defaultConfig()
 	specs := cfg.specs(classOptions(classes))
 	fs, err := newFlagSet(specs)
@@ -210,7 +220,7 @@ func parseSources(args []string, getenv func(string) string, defaults []string, 
 	onCommandLine := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { onCommandLine[longName(specs, f.Name)] = true })
 	if fs.NArg() > 0 {
-		return cfg, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return cfg, fmt.Errorf("unexpected argument %s", quoteClipped(fs.Arg(0)))
 	}
 	if err := cfg.applyLower(specs, getenv, defaults, onCommandLine); err != nil {
 		return cfg, err
@@ -261,9 +271,9 @@ func (cfg *config) layer(apply func() error) error {
 // URL, and how to write it.
 func hostError(host string) error {
 	if !strings.Contains(host, "://") {
-		return fmt.Errorf("-H/--host %q is not a URL: give its scheme, e.g. http://%s", host, strings.TrimPrefix(host, "//"))
+		return fmt.Errorf("-H/--host %s is not a URL: give its scheme, e.g. http://%s", quoteClipped(host), clipText(strings.TrimPrefix(host, "//")))
 	}
-	return fmt.Errorf("-H/--host %q is not an http or https URL with a host, e.g. http://localhost:8080", host)
+	return fmt.Errorf("-H/--host %s is not an http or https URL with a host, e.g. http://localhost:8080", quoteClipped(host))
 }
 
 // newFlagSet returns a flag set of specs, long and short forms, that
@@ -314,7 +324,7 @@ func applyEnv(specs []flagSpec, getenv func(string) string, given, skip map[stri
 			continue
 		}
 		if err := s.value.Set(v); err != nil {
-			return fmt.Errorf("%s=%q: %w", s.env, v, err)
+			return fmt.Errorf("%s=%s: %w", s.env, quoteClipped(v), err)
 		}
 	}
 	return nil
@@ -326,8 +336,8 @@ func (cfg *config) check() error {
 	switch {
 	case cfg.Users < 0:
 		return errors.New("-u/--users must not be negative")
-	case cfg.SpawnRate < 0:
-		return errors.New("-r/--spawn-rate must not be negative")
+	case !(cfg.SpawnRate >= minSpawnRate && cfg.SpawnRate <= maxSpawnRate): // NaN too
+		return fmt.Errorf("-r/--spawn-rate %v out of range %g-%g (users started per second)", cfg.SpawnRate, minSpawnRate, maxSpawnRate)
 	case cfg.RunTime < 0:
 		return errors.New("-t/--run-time must not be negative")
 	case cfg.StopTimeout < 0:
@@ -349,6 +359,15 @@ func (cfg *config) check() error {
 	_, err := parseLevel(cfg.LogLevel)
 	return err
 }
+
+// minSpawnRate and maxSpawnRate bound -r/--spawn-rate, as minArrivalRate
+// and maxArrivalRate bound --arrival-rate: at the least a user in about
+// 11.6 days, whose interval is far inside a time.Duration; NaN, infinite,
+// 0 and negative rates are errors.
+const (
+	minSpawnRate = 1e-6
+	maxSpawnRate = 1e9
+)
 
 // checkLoadModel checks the load model's options: rates and counts given
 // must be positive, and some options exclude each other or a master.
@@ -394,7 +413,7 @@ func parseLevel(s string) (slog.Level, error) {
 		name = "ERROR"
 	}
 	if err := level.UnmarshalText([]byte(name)); err != nil {
-		return level, fmt.Errorf("-L/--loglevel %q: want DEBUG, INFO, WARNING or ERROR", s)
+		return level, fmt.Errorf("-L/--loglevel %s: want DEBUG, INFO, WARNING or ERROR", quoteClipped(s))
 	}
 	return level, nil
 }
@@ -497,6 +516,7 @@ func flagError(err error) error {
 	if strings.HasPrefix(msg, "invalid ") {
 		msg = strings.Replace(msg, " for flag ", " for ", 1)
 		msg = strings.Replace(msg, "invalid boolean value ", "invalid value ", 1)
+		msg = clipFlagValue(msg)
 	}
 	// "-name" -> "--name" for long options.
 	fields := strings.SplitAfter(msg, " ")
@@ -509,6 +529,98 @@ func flagError(err error) error {
 	return errors.New(strings.Join(fields, ""))
 }
 
+// clipFlagValue clips the value the flag package quotes whole in msg,
+// "invalid value "VALUE" for -name: why".
+func clipFlagValue(msg string) string {
+	const prefix = "invalid value "
+	rest, ok := strings.CutPrefix(msg, prefix)
+	if !ok {
+		return msg
+	}
+	value, err := strconv.QuotedPrefix(rest)
+	if err != nil {
+		return msg
+	}
+	text, err := strconv.Unquote(value)
+	if err != nil {
+		return msg
+	}
+	return prefix + quoteClipped(text) + rest[len(value):]
+}
+
+// maxQuoted is the most bytes of a value or a line an error message
+// quotes: a bad value in a file may be a megabyte long.
+const maxQuoted = 80
+
+// clipText returns s cut to maxQuoted bytes at a character's start, with
+// an ellipsis when it was cut.
+func clipText(s string) string {
+	if len(s) <= maxQuoted {
+		return s
+	}
+	cut := maxQuoted
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// quoteClipped returns s clipped (clipText) and quoted as Go quotes it.
+func quoteClipped(s string) string { return strconv.Quote(clipText(s)) }
+
+// maxErrorLine is the most bytes of an error message of an option, a
+// variable or a file: one line, whatever text another package quoted
+// into it.
+const maxErrorLine = 512
+
+// lineError is an error whose text is cut to one line of at most
+// maxErrorLine bytes.
+type lineError struct {
+	text string
+	err  error
+}
+
+func (e *lineError) Error() string { return e.text }
+func (e *lineError) Unwrap() error { return e.err }
+
+// oneLine returns err with its text made one line: control characters
+// escaped, invalid UTF-8 replaced, and a text over maxErrorLine bytes cut
+// in its middle, keeping where (its start) and why (its end).
+func oneLine(err error) error {
+	if err == nil {
+		return nil
+	}
+	text := strings.ToValidUTF8(err.Error(), "\uFFFD")
+	if strings.IndexFunc(text, unicode.IsControl) >= 0 {
+		var b strings.Builder
+		for _, r := range text {
+			if unicode.IsControl(r) {
+				q := strconv.QuoteRune(r)
+				b.WriteString(q[1 : len(q)-1])
+				continue
+			}
+			b.WriteRune(r)
+		}
+		text = b.String()
+	}
+	if len(text) > maxErrorLine {
+		const mark = " … "
+		head, tail := (maxErrorLine-len(mark))*3/4, (maxErrorLine-len(mark))/4
+		for head > 0 && !utf8.RuneStart(text[head]) {
+			head--
+		}
+		from := len(text) - tail
+		for from < len(text) && !utf8.RuneStart(text[from]) {
+			from++
+		}
+		text = text[:head] + mark + text[from:]
+	}
+	if text == err.Error() {
+		return err
+	}
+	return &lineError{text: text, err: err}
+}
+
 // maxRunTime is the longest duration an option takes: a hundred years,
 // well inside time.Duration.
 const maxRunTime = 100 * 365 * 24 * time.Hour
@@ -518,13 +630,13 @@ const maxRunTime = 100 * 365 * 24 * time.Hour
 func parseRunTime(s string) (time.Duration, error) {
 	if n, err := strconv.ParseFloat(s, 64); err == nil {
 		if math.Abs(n) > maxRunTime.Seconds() || math.IsNaN(n) {
-			return 0, fmt.Errorf("%q is too long: at most %v", s, maxRunTime)
+			return 0, fmt.Errorf("%s is too long: at most %v", quoteClipped(s), maxRunTime)
 		}
 		return time.Duration(n * float64(time.Second)), nil
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil {
-		return 0, fmt.Errorf("%q is not a duration like 30s, 5m or 1h30m", s)
+		return 0, fmt.Errorf("%s is not a duration like 30s, 5m or 1h30m", quoteClipped(s))
 	}
 	return d, nil
 }
@@ -540,7 +652,7 @@ func (v intValue) String() string {
 func (v intValue) Set(s string) error {
 	n, err := strconv.Atoi(s)
 	if err != nil {
-		return fmt.Errorf("%q is not a whole number", s)
+		return fmt.Errorf("%s is not a whole number", quoteClipped(s))
 	}
 	*v.p = n
 	return nil
@@ -557,7 +669,7 @@ func (v int64Value) String() string {
 func (v int64Value) Set(s string) error {
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil {
-		return fmt.Errorf("%q is not a whole number", s)
+		return fmt.Errorf("%s is not a whole number", quoteClipped(s))
 	}
 	*v.p = n
 	return nil
@@ -595,7 +707,7 @@ func (v floatValue) String() string {
 func (v floatValue) Set(s string) error {
 	n, err := strconv.ParseFloat(s, 64)
 	if err != nil {
-		return fmt.Errorf("%q is not a number", s)
+		return fmt.Errorf("%s is not a number", quoteClipped(s))
 	}
 	*v.p = n
 	return nil
@@ -659,7 +771,7 @@ func (v boolValue) Set(s string) error {
 	}
 	b, err := strconv.ParseBool(s)
 	if err != nil {
-		return fmt.Errorf("%q is not true or false", s)
+		return fmt.Errorf("%s is not true or false", quoteClipped(s))
 	}
 	*v.p = b
 	return nil

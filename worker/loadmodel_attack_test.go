@@ -483,3 +483,20 @@ func TestLoadAttackOnUsersWithStages(t *testing.T) {
 		t.Error("OnUsers was never called in a staged run")
 	}
 }
+
+// TestStandaloneSpawnRateChecked: the Go API refuses the spawn rates the
+// -r flag refuses (0 stays: all users at once).
+func TestStandaloneSpawnRateChecked(t *testing.T) {
+	for _, rate := range []float64{math.NaN(), math.Inf(1), math.Inf(-1), -1, 1e-10, 2e9} {
+		s := &Standalone{SpawnRate: rate}
+		if err := s.checkLoadModel(); err == nil {
+			t.Errorf("SpawnRate %v: no error", rate)
+		}
+	}
+	for _, rate := range []float64{0, 1e-6, 10, 1e9} {
+		s := &Standalone{SpawnRate: rate}
+		if err := s.checkLoadModel(); err != nil {
+			t.Errorf("SpawnRate %v: %v", rate, err)
+		}
+	}
+}

@@ -107,7 +107,7 @@ func (o *Option[T]) Set(s string) error {
 		e.SetInt(int64(d))
 	}
 	if err != nil {
-		return fmt.Errorf("option --%s: %q is not a %T", o.name, s, o.def)
+		return fmt.Errorf("option --%s: %s is not a %T", o.name, quoteClipped(s), o.def)
 	}
 	o.value.Store(&v)
 	return nil

@@ -52,10 +52,11 @@ const maxSpawnStep = 900 * time.Millisecond
 // there was none): 90 % of the master's interval between its steps, at
 // most maxSpawnStep, and maxSpawnStep for the first step of a test.
 func spawnStepSpread(prev, this float64) time.Duration {
-	if prev <= 0 || this <= prev {
+	gap := this - prev                       // seconds; NaN or infinite from a hostile master
+	if prev <= 0 || !(gap > 0) || gap >= 1 { // 9/10 of a second or more: the most
 		return maxSpawnStep
 	}
-	interval := time.Duration((this - prev) * float64(time.Second))
+	interval := time.Duration(gap * float64(time.Second))
 	return min(interval*9/10, maxSpawnStep)
 }
 

@@ -128,6 +128,9 @@ func TestSpawnStepSpread(t *testing.T) {
 		{100, 100, maxSpawnStep},                     // equal: a stale spawn, never applied
 		{100, 99, maxSpawnStep},                      // older: likewise
 		{1.7e9, 1.7e9 + 0.8, 720 * time.Millisecond}, // real epoch timestamps
+		{100, math.Inf(1), maxSpawnStep},             // a hostile master's timestamps
+		{100, math.NaN(), maxSpawnStep},
+		{100, 1e300, maxSpawnStep}, // more than a Duration holds
 	} {
 		got := spawnStepSpread(tc.prev, tc.this)
 		if diff := got - tc.want; diff < -time.Microsecond || diff > time.Microsecond {

@@ -23,6 +23,10 @@ import (
 func (s *Standalone) checkLoadModel() error {
 	bad := func(v float64) bool { return v < 0 || math.IsNaN(v) || math.IsInf(v, 0) }
 	switch {
+	case bad(s.SpawnRate):
+		return fmt.Errorf("worker: SpawnRate %v must be a number, not negative", s.SpawnRate)
+	case s.SpawnRate > 0 && (s.SpawnRate < minSpawnRate || s.SpawnRate > maxSpawnRate):
+		return fmt.Errorf("worker: SpawnRate %v out of range %g-%g (0: all users at once)", s.SpawnRate, minSpawnRate, maxSpawnRate)
 	case bad(s.MaxRPS):
 		return fmt.Errorf("worker: MaxRPS %v must be a number, not negative", s.MaxRPS)
 	case bad(s.ArrivalRate):
