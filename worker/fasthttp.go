@@ -124,7 +124,10 @@ type FastHTTPClient struct {
 // caller changed is made anew by the next request.
 //
 // A request that starts while another of the same client is running gets
-// a Response of its own. A GET in the steady state allocates nothing
+// a Response of its own, but a request from another goroutine of the
+// user is the client's next request all the same: a task that fetches in
+// parallel and reads the responses after must copy what it needs in each
+// goroutine, or keep every Response. A GET in the steady state allocates nothing
 // (see BENCHMARKS.md, fast path): the client keeps its last request and
 // response, with their buffers, for the next one (a body over 64 KiB is
 // not kept), and a request sent again as it was (the same method and
@@ -345,7 +348,7 @@ type fastResponse struct {
 // newCall returns the client's reused call when it reuses responses and
 // no other request holds it, else one from the connections' pool.
 func (c *FastHTTPClient) newCall() *call {
-	if r := c.reused(); r != nil && r.busy.CompareAndSwap(false, true) {
+	if r := c.reused(); r != nil && c.claim(r) {
 		f := r.call
 		f.reset(r)
 		return &f.call
@@ -358,6 +361,21 @@ func (c *FastHTTPClient) newCall() *call {
 	return &f.call
 }
 
+// claim makes r, which reused returned, the request's own, unless
+// another request of the client holds it or a rest between reused and
+// now has given it to the pool: rest holds busy to take r away, so once
+// busy is held and r is still the client's, it stays the client's.
+func (c *FastHTTPClient) claim(r *fastReuse) bool {
+	if !r.busy.CompareAndSwap(false, true) {
+		return false
+	}
+	if c.reuse.Load() != r {
+		r.busy.Store(false)
+		return false
+	}
+	return true
+}
+
 // release lets the next request have the call: the reused one, or a new
 // one in its place when the watcher may still look at this one; or back
 // to the pool, unless the watcher may still look at it.
@@ -367,6 +385,7 @@ func (c *FastHTTPClient) release(x *call) {
 		if f.discard {
 			r.call = new(fastCall)
 		}
+		r.trim()
 		r.busy.Store(false)
 		return
 	}
@@ -404,7 +423,24 @@ type fastReuse struct {
 	// aliased: each of header's value lists is one element of values (no
 	// name was given twice), so that writing values updates header.
 	aliased bool
+	big     bool // req was made for a request over reuseRequestMax: trim drops it
 }
+
+// trim drops the memory of a request larger than reuseRequestMax (its
+// URL and header options; its bytes, when plain), so that one large
+// request does not stay with the user: the response's body is bounded
+// by reuseBodyMax, its header by fasthttp's read buffer.
+func (r *fastReuse) trim() {
+	if r.big {
+		r.req, r.sent, r.big = fasthttp.Request{}, fastSent{}, false
+	}
+	if f := r.call; cap(f.wireBuf.b) > reuseRequestMax {
+		f.wireBuf.b, f.wireKey = nil, fastSent{}
+	}
+}
+
+// reuseRequestMax is the largest request whose memory a client keeps.
+const reuseRequestMax = 16 << 10
 
 // forget leaves what the last Response showed to its caller, and what the
 // last request was, so that r can serve another client.
@@ -603,6 +639,7 @@ func (f *fastCall) setWire(req *fasthttp.Request, key fastSent) {
 
 // makeRequest makes req x's request with body, from scratch.
 func (c *FastHTTPClient) makeRequest(req *fasthttp.Request, x *call, body []byte) {
+	size := len(x.base) + len(x.path) + len(x.target)
 	if r := x.fast.reuse; r != nil {
 		r.sent = fastSent{}
 		req.Reset()
@@ -612,7 +649,11 @@ func (c *FastHTTPClient) makeRequest(req *fasthttp.Request, x *call, body []byte
 	for k, vs := range x.cfg.header {
 		for _, v := range vs {
 			req.Header.Add(k, v)
+			size += len(k) + len(v)
 		}
+	}
+	if r := x.fast.reuse; r != nil && size > reuseRequestMax {
+		r.big = true
 	}
 	if body != nil {
 		req.SetBodyRaw(body)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -789,6 +790,64 @@ func TestFastHTTPUserRestsWhenItWaits(t *testing.T) {
 				}
 			case <-time.After(10 * time.Second):
 				t.Fatal("the user's second task did not begin within 10 s")
+			}
+		})
+	}
+}
+
+// TestFastHTTPClientRestBeforeClaim: a rest between a request's look at
+// the client's reused memory and its claim of it (another goroutine of
+// the user requesting while the user loop rests) leaves the request
+// without it, so the memory in the pool is never also a request's.
+func TestFastHTTPClientRestBeforeClaim(t *testing.T) {
+	srv, _ := fastTestServer(t)
+	a := newFastClient(srv.URL, stats.NewCollector().Recorder(1), &connections{}, false)
+	if _, err := a.Get(context.Background(), "/ok"); err != nil {
+		t.Fatal(err)
+	}
+	r := a.reused() // the request's look
+	a.rest()        // the user loop, before a long wait
+	if a.claim(r) {
+		t.Fatal("the request claimed memory its client had given to the pool")
+	}
+	if r.busy.Load() {
+		t.Error("a failed claim left the memory busy")
+	}
+}
+
+// TestFastHTTPClientTrimsLargeRequests: a request over reuseRequestMax
+// (a long URL, large header options) leaves no memory of its size with
+// the client; small ones keep theirs, which is what makes them free.
+func TestFastHTTPClientTrimsLargeRequests(t *testing.T) {
+	srv, _ := fastTestServer(t)
+	ctx := context.Background()
+	long := "/ok?q=" + strings.Repeat("x", 2*reuseRequestMax)
+	for _, tt := range []struct {
+		name string
+		get  func(c *FastHTTPClient) (*Response, error)
+	}{
+		{"long URL", func(c *FastHTTPClient) (*Response, error) { return c.Get(ctx, long) }},
+		{"large header", func(c *FastHTTPClient) (*Response, error) {
+			return c.Get(ctx, "/ok", Header("X-Big", strings.Repeat("y", 2*reuseRequestMax)))
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newFastHTTPClient(srv.URL, stats.NewCollector().Recorder(1))
+			if r, err := tt.get(c); err != nil || r.StatusCode != http.StatusOK {
+				t.Fatalf("%v, %v", r, err)
+			}
+			r := c.reuse.Load()
+			if n := cap(r.call.wireBuf.b); n > reuseRequestMax {
+				t.Errorf("the client keeps %d bytes of the request's wire form", n)
+			}
+			if n := len(r.req.Header.RequestURI()) + len(r.req.Header.Peek("X-Big")); n > 1 {
+				t.Errorf("the client keeps the large request (URI and header: %d bytes)", n)
+			}
+			if _, err := c.Get(ctx, "/ok"); err != nil {
+				t.Fatal(err)
+			}
+			if n := len(r.req.Header.RequestURI()); n == 0 || r.big {
+				t.Errorf("a small request after it is not kept (URI %d bytes, big %t)", n, r.big)
 			}
 		})
 	}

@@ -95,13 +95,12 @@ type userRun struct {
 	pause    *time.Timer  // the wait between tasks: wakes the user; stopped when not waiting
 
 	// Owned by the executor running the user:
-	frames    []setFrame  // the sets the user is in, its own tasks first; nil before it began
-	frameBuf  [1]setFrame // frames' room for users that never enter a nested set
-	capTurn   bool        // the rate cap gave the user its turn for the next task (loadmodel.go)
-	arrival   time.Time   // when the open model's iteration the user runs was due; zero: none (arrivals.go)
-	begun     bool        // the user's first step has run (begin)
-	unyielded uint8       // tasks run without a wait since the user last yielded (userloop.go)
-	done      bool        // the user has ended (exit ran)
+	frames   []setFrame  // the sets the user is in, its own tasks first; nil before it began
+	frameBuf [1]setFrame // frames' room for users that never enter a nested set
+	capTurn  bool        // the rate cap gave the user its turn for the next task (loadmodel.go)
+	arrival  time.Time   // when the open model's iteration the user runs was due; zero: none (arrivals.go)
+	begun    bool        // the user's first step has run (begin)
+	done     bool        // the user has ended (exit ran)
 
 	// Guarded by pool.mu:
 	listed   bool // in pool.running, at index slot

@@ -109,12 +109,14 @@ func (r *userRun) step() {
 		}
 		m := r.pool.model()
 		if m.cap != nil && !r.capTurn {
+			r.rest() // the turn may be long in coming
 			if m.cap.wait(r) {
 				return
 			}
 			continue // stopping: the loop ends it
 		}
 		if m.arrivals != nil && r.arrival.IsZero() {
+			r.rest() // the next arrival may be long in coming
 			due, free := m.arrivals.await(r, time.Now())
 			if free {
 				return
@@ -128,7 +130,13 @@ func (r *userRun) step() {
 			return
 		}
 		if pause <= 0 {
-			r.yield()
+			// A user that never waits would hold its executor's thread for
+			// whole 10 ms time slices; with thousands of them the worker's
+			// own goroutines (the master connection's reader, woken by the
+			// network) would wait seconds to run. (Yielding every 8th task
+			// instead saved ~170 ns a request and let 2,000 CPU-bound users
+			// delay a network-woken goroutine ~1 s instead of ~0.15 s.)
+			runtime.Gosched()
 			continue
 		}
 		if pause >= restAfter {
@@ -140,30 +148,13 @@ func (r *userRun) step() {
 	}
 }
 
-// yield lets other goroutines run after every yieldEvery tasks the user
-// ran without a wait. A user that never waits would hold its executor's
-// thread for whole 10 ms time slices; with thousands of them the worker's
-// own goroutines (heartbeats, the master connection) would wait seconds
-// to run. Yielding after each task cost a tenth of a fast request's CPU
-// (BENCHMARKS.md, fast path), and a task that waits for the network has
-// given way already.
-func (r *userRun) yield() {
-	r.unyielded++
-	if r.unyielded >= yieldEvery {
-		r.unyielded = 0
-		runtime.Gosched()
-	}
-}
-
-// yieldEvery is how many tasks without a wait a user runs before it
-// yields.
-const yieldEvery = 8
-
 // restAfter is the shortest wait before which a user's fast client gives
-// back the memory it reuses between requests (about 3 KB): users that run
-// tasks back to back keep it, so that their requests allocate nothing,
-// and the many users of a large run that wait between tasks cost no more
-// than users that never sent a request.
+// back the memory it reuses between requests (about 4 KB, up to ~70 KB
+// after large pages: bodies to 64 KiB are kept): users that run tasks
+// back to back keep it, so that their requests allocate nothing, and the
+// many users of a large run that wait between tasks cost no more than
+// users that never sent a request. Waits for the load model (a rate
+// cap's turn, an open model's arrival) and parking rest too.
 const restAfter = time.Second
 
 // rest lets the user's fast client, if it has one, give back the memory
@@ -317,6 +308,9 @@ func (r *userRun) sleep(pause time.Duration) (free bool) {
 // park leaves the user waiting for nothing but its stop: it could not
 // start, or has nothing to do.
 func (r *userRun) park() {
+	if r.user != nil {
+		r.rest()
+	}
 	r.state.Store(userWaiting)
 	if r.stopping.Load() && r.state.CompareAndSwap(userWaiting, userRunning) {
 		r.finish()
