@@ -87,9 +87,10 @@ var _ fastHTTPBinder = (*FastHTTPUser)(nil)
 // own rule: the client reuses one Response and its memory, so that a GET
 // in the steady state allocates nothing (see
 // [FastHTTPClient.SetReuseResponses] for what stays valid, and how to
-// keep every Response instead). A user that waits a second or more gives
-// that memory back (its last Response stays its own), so that waiting
-// users cost what users that never sent a request cost.
+// keep every Response instead). A user that waits a second or more, or
+// waits for a load model's turn, gives that memory back (its last
+// Response stays its own), so that waiting users cost what users that
+// never sent a request cost.
 type FastHTTPClient struct {
 	requestCore
 	baseURL *url.URL // base parsed, nil when base is not an http(s) URL
@@ -127,15 +128,17 @@ type FastHTTPClient struct {
 // a Response of its own, but a request from another goroutine of the
 // user is the client's next request all the same: a task that fetches in
 // parallel and reads the responses after must copy what it needs in each
-// goroutine, or keep every Response. A GET in the steady state allocates nothing
-// (see BENCHMARKS.md, fast path): the client keeps its last request and
-// response, with their buffers, for the next one (a body over 64 KiB is
-// not kept), and a request sent again as it was (the same method and
-// relative path, without header options, body or cookies) is not made
-// again. When its user waits a second or more, the client gives that
-// memory back to a pool its connections share and leaves its last
-// Response to the caller; its next request takes memory from the pool
-// and makes a new Response.
+// goroutine, or keep every Response. A GET of a user that runs its tasks
+// back to back allocates nothing (see BENCHMARKS.md, fast path): the
+// client keeps its last request and response, with their buffers, for
+// the next one (a body over 64 KiB, a request over 16 KiB are not kept),
+// and a request sent again as it was (the same method and relative path,
+// without header options, body or cookies) is not made again. When its
+// user waits a second or more, waits for a turn of --max-rps or an
+// arrival of --arrival-rate, or is parked, the client gives that memory
+// back to a pool its connections share and leaves its last Response to
+// the caller; its next request takes memory from the pool and makes a
+// new Response (about as many allocations as keeping every Response).
 func (c *FastHTTPClient) SetReuseResponses(on bool) {
 	c.keep.Store(!on)
 	if !on {
@@ -445,7 +448,10 @@ const reuseRequestMax = 16 << 10
 // forget leaves what the last Response showed to its caller, and what the
 // last request was, so that r can serve another client.
 func (r *fastReuse) forget() {
-	r.response, r.header, r.keys, r.values, r.body, r.aliased = nil, nil, nil, nil, nil, false
+	// keys is never the caller's (the Header's names are strings of
+	// their own): its room stays for the next client.
+	r.keys = r.keys[:0]
+	r.response, r.header, r.values, r.body, r.aliased = nil, nil, nil, nil, false
 	r.sent = fastSent{}
 	r.call.wireKey, r.call.wireBuf.b = fastSent{}, r.call.wireBuf.b[:0]
 	r.req.Reset()
@@ -804,8 +810,9 @@ func redirectTarget(resp *fasthttp.Response, code int) string {
 func (c *FastHTTPClient) response(resp *fasthttp.Response, body []byte, x *call) *Response {
 	var fr *fastResponse
 	if r := x.fast.reuse; r != nil {
-		if r.response == nil {
-			r.response, r.header = new(fastResponse), make(http.Header)
+		if r.response == nil { // the first request, or the first after a rest
+			r.response, r.header = new(fastResponse), make(http.Header, cap(r.keys))
+			r.values = make([]string, 0, max(cap(r.keys), 8))
 		}
 		fr = r.response
 	} else {

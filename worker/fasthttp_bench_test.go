@@ -104,6 +104,18 @@ func BenchmarkFastGetNamedKept(b *testing.B) {
 	})
 }
 
+// BenchmarkFastGetNamedRested is BenchmarkFastGetNamed for a user that
+// waits a second or more between its requests: the client rests before
+// each one, giving its memory to the pool, and takes it back.
+func BenchmarkFastGetNamedRested(b *testing.B) {
+	c := newFastHTTPClient(startFastServer(b), stats.NewCollector().Recorder(1))
+	benchGetNamed(b, func(ctx context.Context) error {
+		c.rest()
+		_, err := c.Get(ctx, "/item/7", Name("/item/[id]"))
+		return err
+	})
+}
+
 // TestFastGetKeptAllocations holds the fast path that keeps every
 // response to keptGetAllocs.
 func TestFastGetKeptAllocations(t *testing.T) {

@@ -336,8 +336,8 @@ func (cfg *config) check() error {
 	switch {
 	case cfg.Users < 0:
 		return errors.New("-u/--users must not be negative")
-	case !(cfg.SpawnRate >= minSpawnRate && cfg.SpawnRate <= maxSpawnRate): // NaN too
-		return fmt.Errorf("-r/--spawn-rate %v out of range %g-%g (users started per second)", cfg.SpawnRate, minSpawnRate, maxSpawnRate)
+	case cfg.MasterHost == "" && !cfg.Worker && !validSpawnRate(cfg.SpawnRate):
+		return fmt.Errorf("-r/--spawn-rate %v: want 0 (all at once) or from %g to %g users a second", cfg.SpawnRate, minSpawnRate, maxSpawnRate)
 	case cfg.RunTime < 0:
 		return errors.New("-t/--run-time must not be negative")
 	case cfg.StopTimeout < 0:
@@ -360,10 +360,18 @@ func (cfg *config) check() error {
 	return err
 }
 
+// validSpawnRate reports whether r is 0 (every user at once) or within
+// minSpawnRate and maxSpawnRate. A worker takes its pace from the master
+// and ignores -r, so that a LOCUST_SPAWN_RATE shared with the master is
+// not checked there.
+func validSpawnRate(r float64) bool {
+	return r == 0 || r >= minSpawnRate && r <= maxSpawnRate // NaN: false
+}
+
 // minSpawnRate and maxSpawnRate bound -r/--spawn-rate, as minArrivalRate
 // and maxArrivalRate bound --arrival-rate: at the least a user in about
-// 11.6 days, whose interval is far inside a time.Duration; NaN, infinite,
-// 0 and negative rates are errors.
+// 11.6 days, whose interval is far inside a time.Duration; NaN, infinite
+// and negative rates are errors.
 const (
 	minSpawnRate = 1e-6
 	maxSpawnRate = 1e9

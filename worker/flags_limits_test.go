@@ -11,18 +11,22 @@ import (
 	"testing"
 )
 
-// TestFlagSpawnRateRange: NaN, infinities, 0, negative rates and rates
+// TestFlagSpawnRateRange: NaN, infinities, negative rates and rates
 // outside minSpawnRate-maxSpawnRate (1e-9 and 1e-10 overflowed the
 // interval and started every user at once) are exit 2 with one line;
-// the bounds and rates between them are taken.
+// 0 (every user at once), the bounds and rates between them are taken,
+// and a worker, which takes its pace from the master, does not check -r.
 func TestFlagSpawnRateRange(t *testing.T) {
-	for _, bad := range []string{"nan", "NaN", "inf", "+Inf", "-inf", "infinity", "0", "-0", "-1", "1e-7", "1e-9", "1e-10", "4.9e-324", "1.000001e9", "1e300"} {
+	for _, bad := range []string{"nan", "NaN", "inf", "+Inf", "-inf", "infinity", "-1", "1e-7", "1e-9", "1e-10", "4.9e-324", "1.000001e9", "1e300"} {
 		t.Run("bad "+bad, func(t *testing.T) {
 			code, stderr, users := runLimited(t, []string{"-r", bad}, nil, nil)
-			checkOneErrorLine(t, code, stderr, users, "-r/--spawn-rate ", " out of range 1e-06-1e+09 (users started per second)")
+			checkOneErrorLine(t, code, stderr, users, "-r/--spawn-rate ", ": want 0 (all at once) or from 1e-06 to 1e+09 users a second")
 		})
 	}
-	for _, good := range []float64{1e-6, 0.001, 1, 2.5, 1e9} {
+	if _, err := parseArgs([]string{"--worker", "-r", "nan"}, func(string) string { return "" }); err != nil {
+		t.Errorf("--worker -r nan: %v; want -r left to the master", err)
+	}
+	for _, good := range []float64{0, 1e-6, 0.001, 1, 2.5, 1e9} {
 		text := fmt.Sprint(good)
 		cfg, err := parseArgs([]string{"-r", text}, func(string) string { return "" })
 		if err != nil || cfg.SpawnRate != good {
@@ -45,7 +49,7 @@ func TestConfigSpawnRateRange(t *testing.T) {
 		{"variable NaN", "", "", map[string]string{"LOCUST_SPAWN_RATE": "NaN"}},
 		{"variable tiny", "", "", map[string]string{"LOCUST_SPAWN_RATE": "1e-10"}},
 		{"locust.conf nan", "locust.conf", "spawn-rate = nan\n", nil},
-		{"locust.conf 0", "locust.conf", "spawn-rate = 0\n", nil},
+		{"locust.conf -1", "locust.conf", "spawn-rate = -1\n", nil},
 		{"TOML nan", "pyproject.toml", "[tool.locust]\nspawn-rate = nan\n", nil},
 		{"TOML inf", "pyproject.toml", "[tool.locust]\nspawn-rate = inf\n", nil},
 		{"TOML -inf", "pyproject.toml", "[tool.locust]\nspawn-rate = -inf\n", nil},
@@ -58,7 +62,7 @@ func TestConfigSpawnRateRange(t *testing.T) {
 				args = []string{"--config", writeConfig(t, t.TempDir(), c.file, c.text)}
 			}
 			code, stderr, users := runLimited(t, args, c.env, nil)
-			checkOneErrorLine(t, code, stderr, users, "-r/--spawn-rate ", " out of range")
+			checkOneErrorLine(t, code, stderr, users, "-r/--spawn-rate ", ": want 0 (all at once)")
 		})
 	}
 	path := writeConfig(t, t.TempDir(), "pyproject.toml", "[tool.locust]\nspawn-rate = 1e-6\n")

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -36,7 +35,8 @@ const (
 	// cannot be listened on.
 	ExitUsage = 2
 	// ExitThreshold: at least one --threshold was broken. It takes
-	// precedence over --exit-code-on-error.
+	// precedence over --exit-code-on-error (a report that could not be
+	// written at the end, ExitFailure, takes precedence over it).
 	ExitThreshold = 3
 )
 
@@ -164,21 +164,18 @@ func (c *command) usageError(err error) int {
 }
 
 // optionError is a bad option value that a run finds only when it
-// starts: an --html or --csv file it cannot create. The command exits
-// with [ExitUsage] for it.
+// starts: an --html or --csv file it cannot create, a --prometheus
+// address it cannot listen on. The command exits with [ExitUsage] for it.
 type optionError struct{ err error }
 
 func (e *optionError) Error() string { return e.err.Error() }
 func (e *optionError) Unwrap() error { return e.err }
 
 // badOption reports whether err, from a run that could not start, is a
-// bad option value: an *optionError, or an address that cannot be
-// listened on (a *net.OpError of "listen"), which in a run is only
-// --prometheus's (--pprof's is checked before the run).
+// bad option value (an *optionError).
 func badOption(err error) bool {
 	var opt *optionError
-	var netErr *net.OpError
-	return errors.As(err, &opt) || errors.As(err, &netErr) && netErr.Op == "listen"
+	return errors.As(err, &opt)
 }
 
 // run parses args and the LOCUST_* variables, runs the test, and returns

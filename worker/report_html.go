@@ -5,7 +5,9 @@ package worker
 // written at the end; the page itself is the report package's. The file is
 // checked when the run starts, without touching a file already there, and
 // written at the end to a temporary file beside it, then renamed over it:
-// a run that fails, or fails to write, leaves the old report whole.
+// a run that fails, or fails to write, leaves the old report whole. A file
+// that cannot be replaced (a directory the user cannot write, a mount
+// point) is written in place.
 
 import (
 	"errors"
@@ -29,6 +31,10 @@ type htmlReport struct {
 	// inPlace: target is no regular file (a device, a pipe) and is
 	// written as it is, not replaced.
 	inPlace bool
+	// tempDir is where the temporary file is made: the target's
+	// directory when empty (another one in tests, where a rename
+	// fails as it does over a mount point).
+	tempDir string
 	history *report.History
 }
 
@@ -50,7 +56,9 @@ func newHTMLReport(path string, start time.Time) (*htmlReport, error) {
 	case err == nil && !info.Mode().IsRegular():
 		h.inPlace = true // opening a pipe to check it would wait for its reader
 		return h, nil
-	case err != nil && !errors.Is(err, fs.ErrNotExist):
+	case err == nil:
+		return h, h.checkExisting()
+	case !errors.Is(err, fs.ErrNotExist):
 		return nil, &optionError{fmt.Errorf("--html: %w", err)}
 	}
 	f, err := h.createTemp()
@@ -62,10 +70,32 @@ func newHTMLReport(path string, start time.Time) (*htmlReport, error) {
 	return h, nil
 }
 
+// checkExisting checks that the file already at the target can be
+// written, without changing it. When no file can be made beside it (a
+// directory the user cannot write, such as a container's mount point of
+// a single file), the report is written in place.
+func (h *htmlReport) checkExisting() error {
+	f, err := os.OpenFile(h.target, os.O_WRONLY, 0)
+	if err != nil {
+		return &optionError{fmt.Errorf("--html: %w", err)}
+	}
+	f.Close()
+	if f, err := h.createTemp(); err == nil {
+		f.Close()
+		os.Remove(f.Name())
+	} else {
+		h.inPlace = true
+	}
+	return nil
+}
+
 // createTemp creates a new file in the target's directory, with the
 // permissions os.Create gives (0666 less the umask).
 func (h *htmlReport) createTemp() (*os.File, error) {
 	dir, base := filepath.Split(h.target)
+	if h.tempDir != "" {
+		dir = h.tempDir
+	}
 	var err error
 	for range 100 { // another file may have taken the name: draw again
 		name := filepath.Join(dir, fmt.Sprintf(".%s.%08x.tmp", base, rand.Uint32()))
@@ -86,22 +116,40 @@ func (h *htmlReport) createTemp() (*os.File, error) {
 
 // write writes the report with fn: to a temporary file renamed over the
 // target once complete (with the old file's permissions, if any), or in
-// place for a device or a pipe.
+// place for a device, a pipe, or a file that cannot be replaced (its
+// directory cannot be written, or it is a mount point: rename fails).
 func (h *htmlReport) write(fn func(io.Writer) error) error {
-	if h.inPlace {
-		f, err := os.OpenFile(h.target, os.O_WRONLY|os.O_TRUNC, 0)
-		if err != nil {
-			return fmt.Errorf("--html: %w", err)
+	if !h.inPlace {
+		placed, err := h.replace(fn)
+		if err == nil || placed || !h.isFile() {
+			return err
 		}
-		if err := errors.Join(fn(f), f.Close()); err != nil {
-			return fmt.Errorf("--html %s: %w", h.path, err)
-		}
-		return nil
 	}
+	f, err := os.OpenFile(h.target, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		return fmt.Errorf("--html: %w", err)
+	}
+	if err := errors.Join(fn(f), f.Close()); err != nil {
+		return fmt.Errorf("--html %s: %w", h.path, err)
+	}
+	return nil
+}
+
+// replace writes the report to a temporary file and renames it over the
+// target. placed is false when the report was written whole but could
+// not be put in place (no temporary file, or the rename failed), so that
+// writing in place is worth a try; a failed write leaves the target as
+// it was.
+func (h *htmlReport) replace(fn func(io.Writer) error) (placed bool, err error) {
 	f, err := h.createTemp()
 	if err != nil {
-		return err
+		return false, err
 	}
+	defer func() {
+		if err != nil {
+			os.Remove(f.Name())
+		}
+	}()
 	err = fn(f)
 	if old, statErr := os.Stat(h.target); err == nil && statErr == nil {
 		err = f.Chmod(old.Mode().Perm())
@@ -109,14 +157,19 @@ func (h *htmlReport) write(fn func(io.Writer) error) error {
 	if err == nil {
 		err = f.Sync()
 	}
-	if err = errors.Join(err, f.Close()); err == nil {
-		err = os.Rename(f.Name(), h.target)
+	if err = errors.Join(err, f.Close()); err != nil {
+		return true, fmt.Errorf("--html %s: %w", h.path, err)
 	}
-	if err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("--html %s: %w", h.path, err)
+	if err = os.Rename(f.Name(), h.target); err != nil {
+		return false, fmt.Errorf("--html %s: %w", h.path, err)
 	}
-	return nil
+	return true, nil
+}
+
+// isFile reports whether a regular file is at the target.
+func (h *htmlReport) isFile() bool {
+	info, err := os.Stat(h.target)
+	return err == nil && info.Mode().IsRegular()
 }
 
 // recordInterval writes the CSV files and takes the history's row at the

@@ -33,7 +33,8 @@ type Standalone struct {
 	Host string
 	// Users is the number of users to reach; 0 means 1.
 	Users int
-	// SpawnRate is users started per second; 0 starts all at once.
+	// SpawnRate is users started per second, from 1e-6 to 1e9; 0 starts
+	// all at once. NaN, infinite and negative rates are errors.
 	SpawnRate float64
 	// RunTime ends the test after this long; 0 runs until ctx is done.
 	RunTime time.Duration

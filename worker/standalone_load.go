@@ -23,10 +23,8 @@ import (
 func (s *Standalone) checkLoadModel() error {
 	bad := func(v float64) bool { return v < 0 || math.IsNaN(v) || math.IsInf(v, 0) }
 	switch {
-	case bad(s.SpawnRate):
-		return fmt.Errorf("worker: SpawnRate %v must be a number, not negative", s.SpawnRate)
-	case s.SpawnRate > 0 && (s.SpawnRate < minSpawnRate || s.SpawnRate > maxSpawnRate):
-		return fmt.Errorf("worker: SpawnRate %v out of range %g-%g (0: all users at once)", s.SpawnRate, minSpawnRate, maxSpawnRate)
+	case !validSpawnRate(s.SpawnRate):
+		return fmt.Errorf("worker: SpawnRate %v: want 0 (all at once) or from %g to %g users a second", s.SpawnRate, minSpawnRate, maxSpawnRate)
 	case bad(s.MaxRPS):
 		return fmt.Errorf("worker: MaxRPS %v must be a number, not negative", s.MaxRPS)
 	case bad(s.ArrivalRate):
@@ -162,7 +160,7 @@ func (r *standaloneRun) setHooks() error {
 	if r.Prometheus != "" {
 		r.exporter = newExporter(r.pool.counts, func() string { return r.state.Load().(string) })
 		if err := r.exporter.start(r.Prometheus, r.logger); err != nil {
-			return fmt.Errorf("worker: %w", err)
+			return &optionError{fmt.Errorf("worker: %w", err)}
 		}
 		promListen = r.exporter.listen
 	}

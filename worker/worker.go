@@ -126,7 +126,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		e := newExporter(s.pool.counts, s.currentState)
 		if err := e.start(w.Prometheus, logger); err != nil {
 			conn.Close()
-			return fmt.Errorf("worker: %w", err)
+			return &optionError{fmt.Errorf("worker: %w", err)}
 		}
 		defer e.close()
 		promListen = e.listen
