@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golocust/golocust/internal/locusttest"
 	"github.com/golocust/golocust/stats"
 )
 
@@ -207,6 +208,14 @@ func TestInterruptAtRootIsReported(t *testing.T) {
 	tp := newTestPool(t, class)
 	tp.setTarget(context.Background(), map[string]int64{"RootUser": 1})
 	waitFor(t, ran, "the task")
+	// The exception is reported as the task returns; a stop before that
+	// would make the interrupt the stop's, not an exception.
+	locusttest.Eventually(t, 5*time.Second, func() string {
+		if len(tp.exceptions()) == 0 {
+			return "no exception yet"
+		}
+		return ""
+	})
 	tp.stopAll(context.Background())
 	if errs := tp.exceptions(); len(errs) != 1 || !strings.Contains(errs[0], "interrupt") {
 		t.Errorf("exceptions %v, want one about the interrupt", errs)

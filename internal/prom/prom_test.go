@@ -63,6 +63,21 @@ func startPrometheus(t *testing.T, targets ...string) string {
 
 // query returns the single value of a PromQL query, and false when the
 // result is empty.
+// queryFor returns the value of q once it is want, or its last value
+// after timeout: Prometheus stores a scrape a moment after the exporter
+// served it, and the run ends once its final figures were served.
+func queryFor(t *testing.T, prom, q string, want float64, timeout time.Duration) (float64, bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		v, ok := query(t, prom, q)
+		if ok && v == want || time.Now().After(deadline) {
+			return v, ok
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func query(t *testing.T, prom, q string) (float64, bool) {
 	t.Helper()
 	resp, err := http.Get(prom + "/api/v1/query?query=" + url.QueryEscape(q))
@@ -116,7 +131,7 @@ func TestPrometheusScrapesAStandaloneRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	summary := res.Stats.Total().NumRequests
-	got, ok := query(t, prom, "sum(golocust_requests_total)")
+	got, ok := queryFor(t, prom, "sum(golocust_requests_total)", float64(summary), 5*time.Second)
 	if !ok || int64(got) != summary || summary != target.Total() || summary != 600 {
 		t.Errorf("PromQL sum(golocust_requests_total) = %v (ok %v); summary %d; target %d; want 600 each", got, ok, summary, target.Total())
 	}
@@ -188,7 +203,7 @@ func TestPrometheusScrapesInvalidUTF8(t *testing.T) {
 		t.Fatal(err)
 	}
 	summary := res.Stats.Total().NumRequests
-	got, ok := query(t, prom, `sum(golocust_requests_total{method="G\uFFFDT",name="/bad\uFFFD"})`)
+	got, ok := queryFor(t, prom, `sum(golocust_requests_total{method="G\uFFFDT",name="/bad\uFFFD"})`, float64(summary), 5*time.Second)
 	if !ok || int64(got) != summary || summary != 200 || len(res.Exceptions) != 0 {
 		t.Errorf("PromQL = %v (ok %v); summary %d, exceptions %v; want 200 each and none", got, ok, summary, res.Exceptions)
 	}
