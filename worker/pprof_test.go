@@ -17,7 +17,6 @@ import (
 	"os"
 	"reflect"
 	"regexp"
-	"runtime"
 	runtimetrace "runtime/trace"
 	"strings"
 	"sync"
@@ -283,12 +282,12 @@ func TestPprofStalledTrace(t *testing.T) {
 	defer close(stop)
 	go busy(stop) // events to trace
 	started := time.Now()
-	for !runtimetrace.IsEnabled() {
-		if time.Since(started) > 10*time.Second {
-			t.Fatal("the trace did not start")
+	locusttest.Eventually(t, 10*time.Second, func() string {
+		if !runtimetrace.IsEnabled() {
+			return "the trace did not start"
 		}
-		runtime.Gosched()
-	}
+		return ""
+	})
 	locusttest.Eventually(t, 15*time.Second, func() string {
 		if runtimetrace.IsEnabled() {
 			return "the trace goes on with a client that reads nothing"

@@ -308,9 +308,7 @@ func (r *userRun) sleep(pause time.Duration) (free bool) {
 // park leaves the user waiting for nothing but its stop: it could not
 // start, or has nothing to do.
 func (r *userRun) park() {
-	if r.user != nil {
-		r.rest()
-	}
+	r.rest()
 	r.state.Store(userWaiting)
 	if r.stopping.Load() && r.state.CompareAndSwap(userWaiting, userRunning) {
 		r.finish()
