@@ -217,8 +217,17 @@ func StartMaster(t testing.TB, locustfile string, args ...string) *Master {
 	}
 	m.Process = Start(t, m.Dir, Locust(t), append(all, args...)...)
 	if !headless {
-		// Workers may connect any time (ZeroMQ retries); the web API may not.
+		// Workers may connect any time (ZeroMQ retries); the web API may
+		// not. Locust logs its web interface a moment before it listens.
 		m.Output.WaitFor(t, "Starting web interface", 1, 30*time.Second)
+		Eventually(t, 30*time.Second, func() string {
+			c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(m.WebPort), time.Second)
+			if err != nil {
+				return "the web interface does not listen: " + err.Error()
+			}
+			c.Close()
+			return ""
+		})
 	}
 	return m
 }
