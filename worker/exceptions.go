@@ -151,11 +151,17 @@ func newExceptionSender(send func(protocol.ExceptionMessage), logger *slog.Logge
 	return &exceptionSender{send: send, logger: logger, throttle: newExceptionThrottle(exceptionWindow, exceptionBurst, exceptionTracebacks)}
 }
 
+// boundException cuts an exception's message and traceback to their
+// limits, the traceback made stable first, so that identical panics
+// share one row (worker and standalone alike).
+func boundException(msg, traceback string) (string, string) {
+	return stats.Truncate(msg, maxExceptionMsg), stats.Truncate(stableTraceback(traceback), maxExceptionTraceback)
+}
+
 // exception is the exceptionFunc of a worker's pool. The traceback is made
 // stable, so that identical panics share one row and one throttle.
 func (s *exceptionSender) exception(msg, traceback string) {
-	msg = stats.Truncate(msg, maxExceptionMsg)
-	traceback = stats.Truncate(stableTraceback(traceback), maxExceptionTraceback)
+	msg, traceback = boundException(msg, traceback)
 	s.mu.Lock()
 	end := s.throttle.end
 	out, counted, held := s.throttle.add(msg, traceback, time.Now())

@@ -198,8 +198,7 @@ const (
 )
 
 func (l *exceptionLog) add(msg, traceback string) {
-	msg = stats.Truncate(msg, maxExceptionMsg)
-	traceback = stats.Truncate(stableTraceback(traceback), maxExceptionTraceback)
+	msg, traceback = boundException(msg, traceback)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.byTB == nil {

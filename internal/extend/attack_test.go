@@ -32,20 +32,11 @@ func (u *slowStartUser) Tasks() []worker.Task {
 // its context was cancelled meanwhile; it must not be, since the test has
 // not stopped. The master must still end with all 6 users on this worker
 // and the worker not missing (heartbeats go on during TestStart).
-func TestAttackSlowTestStartUnderARampBug(t *testing.T) {
-	target := locusttest.StartTarget(t, nil)
-	m := locusttest.StartMaster(t, "testdata/hooks.py")
-	hooks := &worker.Hooks{TestStart: func(ctx context.Context) error {
-		slow := time.NewTimer(1500 * time.Millisecond) // what the hook does, not a wait of the test
-		defer slow.Stop()
-		var state any
-		select {
-		case <-slow.C:
-		case <-ctx.Done():
-			state = "cancelled: " + ctx.Err().Error()
-		}
-		return worker.SendMessage(ctx, "test_start", state)
-	}}
+// startHookedWorker runs a Go worker of m with one class, Hooked, whose
+// users make a request every 50 ms, with hooks; it is stopped when the
+// test ends. It returns once the master has the worker.
+func startHookedWorker(t *testing.T, m *locusttest.Master, hooks *worker.Hooks) {
+	t.Helper()
 	w := &worker.Worker{
 		MasterPort: m.Port,
 		Classes:    []*worker.UserClass{worker.Class("Hooked", func() *slowStartUser { return &slowStartUser{} }).Wait(worker.Constant(50 * time.Millisecond)).Hooks(hooks)},
@@ -63,6 +54,23 @@ func TestAttackSlowTestStartUnderARampBug(t *testing.T) {
 		}
 	})
 	m.Output.WaitFor(t, "reported as ready", 1, 20*time.Second)
+}
+
+func TestAttackSlowTestStartUnderARampBug(t *testing.T) {
+	target := locusttest.StartTarget(t, nil)
+	m := locusttest.StartMaster(t, "testdata/hooks.py")
+	hooks := &worker.Hooks{TestStart: func(ctx context.Context) error {
+		slow := time.NewTimer(1500 * time.Millisecond) // what the hook does, not a wait of the test
+		defer slow.Stop()
+		var state any
+		select {
+		case <-slow.C:
+		case <-ctx.Done():
+			state = "cancelled: " + ctx.Err().Error()
+		}
+		return worker.SendMessage(ctx, "test_start", state)
+	}}
+	startHookedWorker(t, m, hooks)
 	m.Swarm(t, 6, 2, target.URL)
 	m.Output.WaitFor(t, "GO_MESSAGE test_start", 1, 20*time.Second)
 	if got := messages(m.Output.String()); len(got) == 0 || got[0] != "test_start None" {
@@ -130,23 +138,7 @@ func TestAttackPayloadsTheMasterSurvives(t *testing.T) {
 		errs <- got
 		return worker.SendMessage(ctx, "test_stop", "sentinel")
 	}}
-	w := &worker.Worker{
-		MasterPort: m.Port,
-		Classes:    []*worker.UserClass{worker.Class("Hooked", func() *slowStartUser { return &slowStartUser{} }).Wait(worker.Constant(50 * time.Millisecond)).Hooks(hooks)},
-		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("the worker did not return")
-		}
-	})
-	m.Output.WaitFor(t, "reported as ready", 1, 20*time.Second)
+	startHookedWorker(t, m, hooks)
 	m.Swarm(t, 2, 10, target.URL)
 	var got []error
 	select {
