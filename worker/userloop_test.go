@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // Tests of the rule the user loop is built on (userloop.go): a user
@@ -76,5 +77,32 @@ func TestWaitingUserMemory(t *testing.T) {
 					kind.name, heap+stack, heap, stack, maxWaitingUserBytes)
 			}
 		})
+	}
+}
+
+// TestTasksPerYield: a user that never waits yields its thread after
+// every task once the process has as many goroutines as the budget, and
+// after at most 8 when it has few, so that runnable goroutines times
+// tasks between yields stays within the budget.
+func TestTasksPerYield(t *testing.T) {
+	for _, tc := range []struct{ goroutines, want int }{
+		{0, 8}, {1, 8}, {50, 8}, {256, 8}, {257, 7}, {300, 6}, {512, 4},
+		{683, 2}, {1024, 2}, {1025, 1}, {2048, 1}, {2049, 1}, {450_000, 1},
+	} {
+		got := tasksPerYield(tc.goroutines)
+		if got != tc.want {
+			t.Errorf("tasksPerYield(%d) = %d, want %d", tc.goroutines, got, tc.want)
+		}
+		if tc.goroutines > 0 && got > 1 && got*tc.goroutines > yieldBudget {
+			t.Errorf("%d goroutines × %d tasks exceed the budget %d", tc.goroutines, got, yieldBudget)
+		}
+	}
+}
+
+// TestUserRunSize: a userRun fits the allocator's 288-byte size class; at
+// 289 bytes it takes 320, 32 MB more for a million users.
+func TestUserRunSize(t *testing.T) {
+	if size := unsafe.Sizeof(userRun{}); size > 288 {
+		t.Errorf("userRun is %d bytes, want at most 288 (order its fields so that small ones share words)", size)
 	}
 }

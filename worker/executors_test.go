@@ -1,0 +1,81 @@
+package worker
+
+import (
+	"testing"
+	"time"
+)
+
+// retired reports whether e was told to exit.
+func retired(e *executor) bool {
+	select {
+	case r := <-e.next:
+		return r == nil
+	default:
+		return false
+	}
+}
+
+// TestIdleExecutorsRetireAfterAWholeTick: an executor is retired at the
+// second tick after it went idle, never at the first, and the user goes
+// to the executor idle the shortest time. The ticks are called by hand;
+// the timer, of an hour, never fires.
+func TestIdleExecutorsRetireAfterAWholeTick(t *testing.T) {
+	var x idleExecutors
+	t.Cleanup(func() { x.timer.Stop() })
+	tick := func() {
+		x.mu.Lock()
+		defer x.mu.Unlock()
+		x.retireLocked()
+	}
+	a, b, c := newExecutor(), newExecutor(), newExecutor()
+	x.put(a, time.Hour) // idle since tick 0
+	tick()              // 1
+	if retired(a) {
+		t.Fatal("retired at the first tick after it went idle")
+	}
+	x.put(b, time.Hour) // idle since tick 1
+	x.put(c, time.Hour)
+	if got := x.take(); got != c {
+		t.Fatal("take did not give the executor idle the shortest time")
+	}
+	tick() // 2
+	if !retired(a) {
+		t.Error("a, idle since tick 0, not retired at tick 2")
+	}
+	if retired(b) {
+		t.Error("b, idle since tick 1, retired at tick 2")
+	}
+	tick() // 3
+	if !retired(b) {
+		t.Error("b, idle since tick 1, not retired at tick 3")
+	}
+	if got := x.take(); got != nil {
+		t.Errorf("take after every executor retired: %v, want nil", got)
+	}
+	if retired(c) {
+		t.Error("c, taken, was retired")
+	}
+}
+
+// TestIdleExecutorsExit: executors that ran users exit once idle, and the
+// timer stops ticking when none is left.
+func TestIdleExecutorsExit(t *testing.T) {
+	a := newArrivals(200)
+	tp := newTestPool(t, Class("Idle", func() *idleBenchUser { return &idleBenchUser{arrived: a} }).Wait(Constant(time.Hour)))
+	if got := startWaitingUsers(t, tp, a); got >= 50 {
+		t.Fatalf("%d goroutines left", got)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		tp.idle.mu.Lock()
+		idle, ticking := len(tp.idle.list), tp.idle.ticking
+		tp.idle.mu.Unlock()
+		if idle == 0 && !ticking {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d executors idle, timer ticking %v, 10 s after they ran their users", idle, ticking)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
