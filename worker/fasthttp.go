@@ -423,6 +423,7 @@ type fastReuse struct {
 	keys     []string          // the last response's header names, in order
 	values   []string          // and values; Header's value lists are cut from it
 	body     []byte            // the Response's Body, when it is small
+	urlPaths urlPaths          // the last URL's paths, for the next one to the same path
 	// aliased: each of header's value lists is one element of values (no
 	// name was given twice), so that writing values updates header.
 	aliased bool
@@ -821,9 +822,16 @@ func (c *FastHTTPClient) response(resp *fasthttp.Response, body []byte, x *call)
 	u := x.reqURL
 	if u == nil { // a plain relative path, never parsed
 		p, q, _ := strings.Cut(x.path, "?")
+		paths := urlPaths{}
+		if r := x.fast.reuse; r != nil {
+			paths = r.urlPaths
+		}
+		paths = paths.join(c.baseURL, p)
+		if r := x.fast.reuse; r != nil {
+			r.urlPaths = paths
+		}
 		u = &fr.url
-		*u = url.URL{Scheme: c.baseURL.Scheme, Host: c.baseURL.Host,
-			Path: c.baseURL.Path + p, RawPath: c.baseURL.EscapedPath() + p, RawQuery: q}
+		*u = url.URL{Scheme: c.baseURL.Scheme, Host: c.baseURL.Host, Path: paths.path, RawPath: paths.raw, RawQuery: q}
 	}
 	code := resp.StatusCode()
 	var header http.Header
@@ -833,6 +841,23 @@ func (c *FastHTTPClient) response(resp *fasthttp.Response, body []byte, x *call)
 		header = copyHeader(&resp.Header, fr.headerValues[:])
 	}
 	return x.response(&fr.resp, code, statusLine(code, resp.Header.StatusMessage()), header, body, u)
+}
+
+// urlPaths are the Path and RawPath of a response's URL: the base URL's
+// joined with a request's path p.
+type urlPaths struct {
+	base         *url.URL
+	p, path, raw string
+}
+
+// join returns the paths of base joined with p: ps itself when it was
+// made for the same base and p (a user that requests the same path again
+// allocates nothing).
+func (ps urlPaths) join(base *url.URL, p string) urlPaths {
+	if ps.base == base && ps.p == p {
+		return ps
+	}
+	return urlPaths{base: base, p: p, path: base.Path + p, raw: base.EscapedPath() + p}
 }
 
 // fillHeader puts h into the reused Header. A name or value equal to the

@@ -852,3 +852,31 @@ func TestFastHTTPClientTrimsLargeRequests(t *testing.T) {
 		})
 	}
 }
+
+// TestFastResponseURLAfterReuse: a reused client's response URL follows
+// each request's path and its own base, also when a rest hands its
+// memory to a client of another base.
+func TestFastResponseURLAfterReuse(t *testing.T) {
+	srv := startFastServer(t)
+	conns := &connections{}
+	a := newFastClient(srv+"/a", stats.NewCollector().Recorder(1), conns, false)
+	b := newFastClient(srv+"/b", stats.NewCollector().Recorder(2), conns, false)
+	ctx := context.Background()
+	for _, step := range []struct {
+		c    *FastHTTPClient
+		path string
+		want string
+	}{
+		{a, "/x?q=1", "/a/x"}, {a, "/x", "/a/x"}, {a, "/y%20z", "/a/y%20z"}, {a, "/x", "/a/x"},
+		{b, "/x", "/b/x"}, {a, "/x", "/a/x"},
+	} {
+		r, err := step.c.Get(ctx, step.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := r.URL.EscapedPath(); got != step.want {
+			t.Errorf("GET %s from %s: URL path %q, want %q", step.path, step.c.Base(), got, step.want)
+		}
+		step.c.rest()
+	}
+}
