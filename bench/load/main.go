@@ -71,6 +71,7 @@ func main() {
 	only := flag.String("only", "", "comma-separated generators to run (default all available)")
 	addr := flag.String("listen", "", "internal: the Go target's address")
 	cpuProfile := flag.String("cpuprofile", "", "internal: write a generator's CPU profile to this file")
+	scaling := flag.Bool("scaling", true, "also run golocust and golocust-fast on both cores each round")
 	flag.Parse()
 
 	var err error
@@ -80,7 +81,7 @@ func main() {
 	case "target":
 		err = serveTarget(*addr)
 	default:
-		err = bench(*users, *dur, *rounds, *only)
+		err = bench(*users, *dur, *rounds, *only, *scaling)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
@@ -111,7 +112,7 @@ type run struct {
 
 func (r run) rps() float64 { return float64(r.served) / r.own.Seconds }
 
-func bench(users int, dur time.Duration, rounds int, only string) error {
+func bench(users int, dur time.Duration, rounds int, only string, scaling bool) error {
 	ctx := context.Background()
 	self, err := os.Executable()
 	if err != nil {
@@ -152,7 +153,7 @@ func bench(users int, dur time.Duration, rounds int, only string) error {
 				round+1, g, r.rps(), r.served, ownCount(r.own), cpuPerReq(r), userPerReq(r), 100*r.tgtCPU.Seconds()/r.own.Seconds)
 		}
 		for _, g := range scalingGenerators() {
-			if !slices.Contains(gens, g) {
+			if !scaling || !slices.Contains(gens, g) {
 				continue
 			}
 			r, err := runOne(ctx, self, tgt, g, "0,1", users, dur)
@@ -490,7 +491,7 @@ func report(runs []run, gens []string) error {
 	fmt.Printf("\n| generator | cores | req/s median | min–max | gen CPU µs/req | of which user | req/s per CPU-second | target CPU | own count = target's |\n|---|---|---|---|---|---|---|---|---|\n")
 	keys := slices.Clone(gens)
 	for _, g := range scalingGenerators() {
-		if slices.Contains(gens, g) {
+		if len(rates[g+"@2cores"]) > 0 {
 			keys = append(keys, g+"@2cores")
 		}
 	}
