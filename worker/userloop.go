@@ -83,7 +83,7 @@ func growStack(i int) byte {
 // step runs the user until its next wait, or to its end.
 func (r *userRun) step() {
 	defer r.recoverStep()
-	untilYield := 1 // tasks without a wait before the executor yields
+	var y yielder // when a user that never waits lets others run
 	for {
 		if !r.begun {
 			// The first step begins the user even when it was asked to
@@ -126,9 +126,9 @@ func (r *userRun) step() {
 			return
 		}
 		if pause <= 0 {
-			if untilYield--; untilYield <= 0 {
+			if y.due(time.Since(y.since)) {
 				runtime.Gosched()
-				untilYield = tasksPerYield(runtime.NumGoroutine())
+				y.reset(time.Now(), runtime.NumGoroutine())
 			}
 			continue
 		}
@@ -146,17 +146,39 @@ func (r *userRun) step() {
 // (the master connection's reader, woken by the network) would wait
 // seconds to run. So such a user yields its thread between tasks: after
 // every task when the process has many goroutines, after up to
-// maxTasksPerYield when it has few. A goroutine that becomes runnable
-// waits for at most every runnable goroutine's turn, each of
-// tasksPerYield tasks, and there are no more runnable goroutines than
-// goroutines: yieldBudget tasks' time at most (about 30 ms of 15 µs
-// requests), the delay of a yield after every task with 2,000 busy
-// users. Yielding after every task costs ~170 ns a request, 1 % of a
+// maxTasksPerYield when it has few, and always once yieldSlice has passed
+// since its last yield. A goroutine that becomes runnable waits for at
+// most every runnable goroutine's turn, and there are no more runnable
+// goroutines than goroutines: yieldBudget tasks' time (about 30 ms of
+// 15 µs requests, the delay of a yield after every task with 2,000 busy
+// users), or runnable goroutines × (yieldSlice and a task) when tasks
+// are slow. Yielding after every task costs ~150 ns a request, 1 % of a
 // fast request on one core.
 const (
 	yieldBudget      = 2048
 	maxTasksPerYield = 8
+	yieldSlice       = 100 * time.Microsecond
 )
+
+// yielder decides when a user that never waits yields its thread. The
+// zero yielder yields after the first task.
+type yielder struct {
+	left  int       // tasks before the next yield
+	since time.Time // the last yield
+}
+
+// due counts a task and reports whether the user must yield now, elapsed
+// after its last yield.
+func (y *yielder) due(elapsed time.Duration) bool {
+	y.left--
+	return y.left <= 0 || elapsed >= yieldSlice
+}
+
+// reset starts the count anew after a yield at now, in a process of
+// goroutines goroutines.
+func (y *yielder) reset(now time.Time, goroutines int) {
+	y.left, y.since = tasksPerYield(goroutines), now
+}
 
 // tasksPerYield returns how many tasks a user that never waits runs
 // between yields of its thread when the process has goroutines

@@ -106,3 +106,41 @@ func TestUserRunSize(t *testing.T) {
 		t.Errorf("userRun is %d bytes, want at most 288 (order its fields so that small ones share words)", size)
 	}
 }
+
+// TestYielder: a user that never waits yields after its share of tasks,
+// or as soon as a task ends yieldSlice or more after its last yield,
+// whichever comes first.
+func TestYielder(t *testing.T) {
+	start := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	var y yielder
+	if !y.due(0) {
+		t.Fatal("the zero yielder did not yield after the first task")
+	}
+	y.reset(start, 50) // 8 tasks
+	for i, tc := range []struct {
+		elapsed time.Duration
+		want    bool
+	}{
+		{10 * time.Microsecond, false}, {20 * time.Microsecond, false}, {30 * time.Microsecond, false},
+		{40 * time.Microsecond, false}, {50 * time.Microsecond, false}, {60 * time.Microsecond, false},
+		{70 * time.Microsecond, false}, {80 * time.Microsecond, true}, // the 8th task
+	} {
+		if got := y.due(tc.elapsed); got != tc.want {
+			t.Errorf("fast task %d at %v: due %v, want %v", i+1, tc.elapsed, got, tc.want)
+		}
+	}
+	y.reset(start, 50)
+	if y.due(5 * time.Microsecond) {
+		t.Error("yielded after a 5 µs task, the first of 8")
+	}
+	if !y.due(yieldSlice) {
+		t.Errorf("did not yield %v after the last yield", yieldSlice)
+	}
+	y.reset(start, 3000) // many goroutines: every task
+	if !y.due(time.Microsecond) {
+		t.Error("with 3,000 goroutines, did not yield after a task")
+	}
+	if !y.since.Equal(start) {
+		t.Errorf("since %v, want %v", y.since, start)
+	}
+}
