@@ -233,18 +233,11 @@ func (l *exceptionLog) list() []stats.ExceptionRow {
 // CSV or HTML files that cannot be created, a Prometheus address that
 // cannot be listened on); files that cannot be written at the end are the
 // Result's WriteErr.
-//
-// While it runs, Run keeps a 64 MB ballast on the heap that the garbage
-// collector counts but never scans and the kernel never backs with
-// memory, so that a small heap is collected every ~64 MB allocated
-// rather than every 4 MB (heapfloor.go), unless the GOGC or GOMEMLIMIT
-// environment variable is set.
 func (s *Standalone) Run(ctx context.Context) (*Result, error) {
 	r, err := s.start()
 	if err != nil {
 		return nil, err
 	}
-	defer keepBallast(heapBallast(os.Getenv))
 	if r.csv != nil {
 		defer r.csv.close()
 	}

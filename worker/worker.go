@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -79,8 +78,7 @@ type Worker struct {
 // Run connects to the master and serves it until the master says quit
 // (Run returns nil) or ctx is cancelled, in which case users are stopped
 // within the stop timeout, the last statistics and a quit are sent, and Run
-// returns ctx's error. Like [Standalone.Run], it keeps a heap ballast
-// while it runs unless GOGC or GOMEMLIMIT is set.
+// returns ctx's error.
 func (w *Worker) Run(ctx context.Context) error {
 	classes, err := validateClasses(w.Classes)
 	if err != nil {
@@ -113,7 +111,6 @@ func (w *Worker) Run(ctx context.Context) error {
 		return fmt.Errorf("worker: connecting to master %s: %w", endpoint, err)
 	}
 	raiseFileLimit(logger)
-	defer keepBallast(heapBallast(os.Getenv))
 	if limit, ok := fileLimit(); ok && limit < lowFileLimit {
 		logger.Warn("the open-file limit is low: it bounds the requests in flight at once (users share keep-alive connections, one per request in flight) and the users that hold a connection of their own; raise it with ulimit -n",
 			"open_file_limit", limit, "connections", max(int64(limit)-fdReserve, 0))
