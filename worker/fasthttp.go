@@ -822,14 +822,7 @@ func (c *FastHTTPClient) response(resp *fasthttp.Response, body []byte, x *call)
 	u := x.reqURL
 	if u == nil { // a plain relative path, never parsed
 		p, q, _ := strings.Cut(x.path, "?")
-		paths := urlPaths{}
-		if r := x.fast.reuse; r != nil {
-			paths = r.urlPaths
-		}
-		paths = paths.join(c.baseURL, p)
-		if r := x.fast.reuse; r != nil {
-			r.urlPaths = paths
-		}
+		paths := c.urlPaths(x.fast.reuse, p)
 		u = &fr.url
 		*u = url.URL{Scheme: c.baseURL.Scheme, Host: c.baseURL.Host, Path: paths.path, RawPath: paths.raw, RawQuery: q}
 	}
@@ -841,6 +834,17 @@ func (c *FastHTTPClient) response(resp *fasthttp.Response, body []byte, x *call)
 		header = copyHeader(&resp.Header, fr.headerValues[:])
 	}
 	return x.response(&fr.resp, code, statusLine(code, resp.Header.StatusMessage()), header, body, u)
+}
+
+// urlPaths returns the paths of the URL of a request to the plain path p,
+// from the reused memory r when the last request went to p too (nil r:
+// joined anew).
+func (c *FastHTTPClient) urlPaths(r *fastReuse, p string) urlPaths {
+	if r == nil {
+		return urlPaths{}.join(c.baseURL, p)
+	}
+	r.urlPaths = r.urlPaths.join(c.baseURL, p)
+	return r.urlPaths
 }
 
 // urlPaths are the Path and RawPath of a response's URL: the base URL's
