@@ -150,8 +150,7 @@ func TestReviewAttackIdleExecutorsHandOffStress(t *testing.T) {
 		started atomic.Int64
 	)
 	token := func(i int) *userRun { return &userRun{slot: i} }
-	var run func(e *executor, r *userRun)
-	run = func(e *executor, r *userRun) {
+	run := func(e *executor, r *userRun) {
 		defer live.Done()
 		for r != nil {
 			ran[r.slot].Add(1)
