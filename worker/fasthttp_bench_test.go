@@ -6,6 +6,7 @@ package worker
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"runtime/debug"
@@ -286,25 +287,19 @@ func BenchmarkFastUserLoop(b *testing.B) {
 	dial := func(string) (net.Conn, error) { return newCannedConn(), nil }
 	b.Run("raw-loop", func(b *testing.B) {
 		h := &fasthttp.HostClient{Addr: "127.0.0.1:80", NoDefaultUserAgentHeader: true, Dial: dial, MaxConns: users}
-		var left atomic.Int64
-		left.Store(int64(b.N))
-		b.ReportAllocs()
-		defer reportCPU(b, processCPU())
-		var wg sync.WaitGroup
-		for range users {
-			wg.Go(func() {
-				for left.Add(-1) >= 0 {
-					req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-					req.SetRequestURI("http://127.0.0.1:80/")
-					if err := h.Do(req, resp); err != nil || resp.StatusCode() != 200 {
-						b.Error(err)
-					}
-					fasthttp.ReleaseRequest(req)
-					fasthttp.ReleaseResponse(resp)
-				}
-			})
-		}
-		wg.Wait()
+		rawLoop(b, users, func() error {
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseRequest(req)
+			defer fasthttp.ReleaseResponse(resp)
+			req.SetRequestURI("http://127.0.0.1:80/")
+			if err := h.Do(req, resp); err != nil {
+				return err
+			}
+			if resp.StatusCode() != fasthttp.StatusOK {
+				return fmt.Errorf("status %d", resp.StatusCode())
+			}
+			return nil
+		})
 	})
 	for _, reuse := range []bool{true, false} {
 		name := "default"
@@ -316,14 +311,42 @@ func BenchmarkFastUserLoop(b *testing.B) {
 			class := Class("Loop", func() *fastLoopUser { return &fastLoopUser{done: done, reuse: reuse} })
 			p := newBenchPool(b, class, "http://127.0.0.1:80")
 			p.transport.dial = func(context.Context, string, string) (net.Conn, error) { return newCannedConn(), nil }
-			b.ReportAllocs()
-			before := processCPU()
-			b.ResetTimer()
-			p.setTarget(context.Background(), map[string]int64{"Loop": users})
-			done.wait(b, 10*time.Minute)
-			b.StopTimer()
-			reportCPU(b, before)
-			stopBenchPool(b, p)
+			userLoop(b, p, users, done)
 		})
 	}
+}
+
+// rawLoop runs do b.N times in all on users goroutines, the shape of
+// bench/load's raw loops, reporting allocations and the process's CPU.
+func rawLoop(b *testing.B, users int, do func() error) {
+	var left atomic.Int64
+	left.Store(int64(b.N))
+	b.ReportAllocs()
+	defer reportCPU(b, processCPU())
+	var wg sync.WaitGroup
+	for range users {
+		wg.Go(func() {
+			for left.Add(-1) >= 0 {
+				if err := do(); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// userLoop starts users users of p's class "Loop", which count their
+// requests into done, and measures them until done has b.N, reporting
+// allocations and the process's CPU; then it stops them.
+func userLoop(b *testing.B, p *pool, users int, done *arrivals) {
+	b.ReportAllocs()
+	before := processCPU()
+	b.ResetTimer()
+	p.setTarget(context.Background(), map[string]int64{"Loop": int64(users)})
+	done.wait(b, 10*time.Minute)
+	b.StopTimer()
+	reportCPU(b, before)
+	stopBenchPool(b, p) // cancels the requests in flight: users run past b.N
 }

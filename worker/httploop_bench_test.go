@@ -7,13 +7,12 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 )
 
 // blockingCannedConn is a cannedConn for net/http, whose connections are
@@ -90,28 +89,18 @@ func BenchmarkHTTPUserLoop(b *testing.B) {
 		tr.MaxIdleConnsPerHost = users
 		client := &http.Client{Transport: tr}
 		defer tr.CloseIdleConnections()
-		var left atomic.Int64
-		left.Store(int64(b.N))
-		b.ReportAllocs()
-		defer reportCPU(b, processCPU())
-		var wg sync.WaitGroup
-		for range users {
-			wg.Go(func() {
-				for left.Add(-1) >= 0 {
-					resp, err := client.Get("http://127.0.0.1:80/")
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != http.StatusOK {
-						b.Error(resp.Status)
-					}
-				}
-			})
-		}
-		wg.Wait()
+		rawLoop(b, users, func() error {
+			resp, err := client.Get("http://127.0.0.1:80/")
+			if err != nil {
+				return err
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return errors.New(resp.Status)
+			}
+			return nil
+		})
 	})
 	b.Run("golocust", func(b *testing.B) {
 		done := newArrivals(b.N)
@@ -119,13 +108,6 @@ func BenchmarkHTTPUserLoop(b *testing.B) {
 		p := newBenchPool(b, class, "http://127.0.0.1:80")
 		p.transport.http.DialContext = dialBlockingCanned
 		defer p.transport.http.CloseIdleConnections()
-		b.ReportAllocs()
-		before := processCPU()
-		b.ResetTimer()
-		p.setTarget(context.Background(), map[string]int64{"Loop": users})
-		done.wait(b, 10*time.Minute)
-		b.StopTimer()
-		reportCPU(b, before)
-		stopBenchPool(b, p) // cancels the requests in flight: users run past b.N
+		userLoop(b, p, users, done)
 	})
 }

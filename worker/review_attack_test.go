@@ -294,19 +294,7 @@ func TestReviewAttackStopWhileSpawning(t *testing.T) {
 	if errs := tp.exceptions(); len(errs) > 0 {
 		t.Errorf("exceptions: %q", errs)
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		tp.idle.mu.Lock()
-		idle, ticking := len(tp.idle.list), tp.idle.ticking
-		tp.idle.mu.Unlock()
-		if idle == 0 && !ticking {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("2 s after the last user ended (executors retire after 1-2 ms): %d idle, timer ticking %v", idle, ticking)
-		}
-		time.Sleep(time.Millisecond) // nothing signals an executor's exit
-	}
+	waitExecutorsRetired(t, tp, 2*time.Second) // they retire after 1-2 ms
 	t.Logf("%d users, %d tasks", made.Load(), tasks.Load())
 }
 
