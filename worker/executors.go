@@ -7,7 +7,8 @@ package worker
 //
 // Earlier, idle executors waited on one shared channel and a timer each,
 // set anew after every user: starting a million users, the timers' heap
-// and the two-channel select took ~13 % of the CPU. Now an idle executor
+// (0.94 s) and the two-channel select (2.12 s) were a quarter of the 12.6
+// CPU-seconds of a profile. Now an idle executor
 // waits on a channel of its own, in a list the pool hands users from, and
 // one timer per pool retires the executors idle longest.
 

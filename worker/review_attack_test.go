@@ -423,7 +423,8 @@ func TestReviewAttackFastResponseURLs(t *testing.T) {
 }
 
 // TestReviewAttackIdleExecutorRetiredOnTime: with the real timer, an
-// executor put idle is told to exit between one and two periods later,
+// executor put idle is told to exit at the second tick after (no sooner
+// than a period later; the ticks, not the wall clock, bound it above),
 // the timer stops once none is idle, and starts again for the next one.
 func TestReviewAttackIdleExecutorRetiredOnTime(t *testing.T) {
 	const period = 20 * time.Millisecond
@@ -431,6 +432,9 @@ func TestReviewAttackIdleExecutorRetiredOnTime(t *testing.T) {
 	for round := range 3 {
 		e := newExecutor()
 		start := time.Now()
+		x.mu.Lock()
+		before := x.tick
+		x.mu.Unlock()
 		x.put(e, period)
 		select {
 		case r := <-e.next:
@@ -441,12 +445,15 @@ func TestReviewAttackIdleExecutorRetiredOnTime(t *testing.T) {
 			t.Fatalf("round %d: not retired within 1 s (period %v)", round, period)
 		}
 		took := time.Since(start)
-		if took < period || took > 2*period+15*time.Millisecond {
-			t.Errorf("round %d: retired after %v, want between %v and %v", round, took, period, 2*period)
+		if took < period {
+			t.Errorf("round %d: retired after %v, before a whole period of %v", round, took, period)
 		}
 		x.mu.Lock()
-		n, ticking := len(x.list), x.ticking
+		n, ticking, ticks := len(x.list), x.ticking, x.tick-before
 		x.mu.Unlock()
+		if ticks != 2 { // idle since the tick before the first, retired at the second
+			t.Errorf("round %d: retired after %d ticks, want 2 (%v of wall time)", round, ticks, took)
+		}
 		if n != 0 {
 			t.Fatalf("round %d: %d executors still listed", round, n)
 		}
