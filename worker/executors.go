@@ -8,9 +8,26 @@ package worker
 // Earlier, idle executors waited on one shared channel and a timer each,
 // set anew after every user: starting a million users, the timers' heap
 // (0.94 s) and the two-channel select (2.12 s) were a quarter of the 12.6
-// CPU-seconds of a profile. Now an idle executor
-// waits on a channel of its own, in a list the pool hands users from, and
-// one timer per pool retires the executors idle longest.
+// CPU-seconds of a profile. Now an idle executor waits on a channel of
+// its own, in a queue the pool hands users from, and one timer per pool
+// retires the executors idle longest.
+//
+// The queue is first in, first out, as the shared channel's receivers
+// were: a user goes to the executor idle longest, so an executor retires
+// only after a whole period in which the pool handed out fewer users than
+// it had executors idle. The pool therefore keeps about as many executors
+// as it handed users in the last one or two periods (all of them while
+// users keep coming, however few run at once), and a burst (a collection,
+// a late timer wheel, another process taking the core) of that size finds
+// executors ready. Handed most recently idle first (a stack), the
+// executors beyond the last instant's need were retired even while users
+// came every millisecond, and a burst had to start goroutines, with 16 KB
+// of stack each (growStack), just when the worker was behind. With the
+// stack, 450,000 users of bench/seed fell into a spiral of stalled
+// requests and growing memory in 7 of 22 runs; with the shared channel in
+// 2 of 19, with this queue in 0 of 6 (BENCHMARKS.md): suggestive, not
+// proof. The ring never shrinks: 8 bytes a slot, 1 MB after a burst of
+// 100,000 executors.
 
 import (
 	"sync"
@@ -27,42 +44,53 @@ type executor struct {
 
 func newExecutor() *executor { return &executor{next: make(chan *userRun, 1)} }
 
-// idleExecutors are the executors waiting for a user, the most recently
-// idle last: it gets the next user (its stack is the warmest), and the
-// ones idle longest are the first to exit. A timer ticks every idle
-// period while some executor is idle; at each tick the executors idle
-// since before the previous tick, a whole period at least, exit: an
-// executor exits between one and two periods after its last user.
+// idleExecutors are the executors waiting for a user, in the order they
+// went idle: the one idle longest gets the next user, and is the first to
+// exit. A timer ticks every idle period while some executor is idle; at
+// each tick the executors idle since before the previous tick, a whole
+// period at least, exit: an executor exits between one and two periods
+// after its last user.
 type idleExecutors struct {
 	mu      sync.Mutex
-	list    []*executor // idleSince never decreases along it
+	queue   []*executor // a ring: n executors from head on, idleSince never decreasing along it
+	head, n int
 	tick    uint64
 	timer   *time.Timer
 	period  time.Duration // the timer's, set when it is set
 	ticking bool          // the timer is set
 }
 
-// take returns the executor idle the shortest time, which the caller
-// must hand a user, or nil when none is idle.
+// take returns the executor idle the longest time, which the caller must
+// hand a user, or nil when none is idle.
 func (x *idleExecutors) take() *executor {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	n := len(x.list)
-	if n == 0 {
+	if x.n == 0 {
 		return nil
 	}
-	e := x.list[n-1]
-	x.list[n-1] = nil
-	x.list = x.list[:n-1]
+	return x.popLocked()
+}
+
+// popLocked takes the first executor out of the queue, which must not be
+// empty.
+func (x *idleExecutors) popLocked() *executor {
+	e := x.queue[x.head]
+	x.queue[x.head] = nil
+	x.head = (x.head + 1) % len(x.queue)
+	x.n--
 	return e
 }
 
-// put lists e as idle; it exits after between one and two periods idle.
+// put queues e as idle; it exits after between one and two periods idle.
 func (x *idleExecutors) put(e *executor, period time.Duration) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	e.idleSince = x.tick
-	x.list = append(x.list, e)
+	if x.n == len(x.queue) {
+		x.growLocked()
+	}
+	x.queue[(x.head+x.n)%len(x.queue)] = e
+	x.n++
 	if x.ticking {
 		return
 	}
@@ -74,13 +102,22 @@ func (x *idleExecutors) put(e *executor, period time.Duration) {
 	x.timer.Reset(period)
 }
 
+// growLocked doubles the queue's room, its executors first.
+func (x *idleExecutors) growLocked() {
+	queue := make([]*executor, max(2*len(x.queue), 64))
+	for i := range x.n {
+		queue[i] = x.queue[(x.head+i)%len(x.queue)]
+	}
+	x.queue, x.head = queue, 0
+}
+
 // onTick is the timer's function: it retires the executors idle for a
 // whole period and ticks on while executors are idle.
 func (x *idleExecutors) onTick() {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	x.retireLocked()
-	x.ticking = len(x.list) > 0
+	x.ticking = x.n > 0
 	if x.ticking {
 		x.timer.Reset(x.period)
 	}
@@ -90,12 +127,7 @@ func (x *idleExecutors) onTick() {
 // the previous tick to exit.
 func (x *idleExecutors) retireLocked() {
 	x.tick++
-	n := 0
-	for n < len(x.list) && x.list[n].idleSince+2 <= x.tick {
-		x.list[n].next <- nil
-		n++
+	for x.n > 0 && x.queue[x.head].idleSince+2 <= x.tick {
+		x.popLocked().next <- nil
 	}
-	left := copy(x.list, x.list[n:])
-	clear(x.list[left:])
-	x.list = x.list[:left]
 }
