@@ -26,8 +26,7 @@ package worker
 // stack, 450,000 users of bench/seed fell into a spiral of stalled
 // requests and growing memory in 7 of 22 runs; with the shared channel in
 // 2 of 19, with this queue in 0 of 6 (BENCHMARKS.md): suggestive, not
-// proof. The ring never shrinks: 8 bytes a slot, 1 MB after a burst of
-// 100,000 executors.
+// proof.
 
 import (
 	"sync"
@@ -52,8 +51,7 @@ func newExecutor() *executor { return &executor{next: make(chan *userRun, 1)} }
 // after its last user.
 type idleExecutors struct {
 	mu      sync.Mutex
-	queue   []*executor // a ring: n executors from head on, idleSince never decreasing along it
-	head, n int
+	queue   fifo[*executor] // idleSince never decreasing along it
 	tick    uint64
 	timer   *time.Timer
 	period  time.Duration // the timer's, set when it is set
@@ -65,20 +63,10 @@ type idleExecutors struct {
 func (x *idleExecutors) take() *executor {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if x.n == 0 {
+	if x.queue.len() == 0 {
 		return nil
 	}
-	return x.popLocked()
-}
-
-// popLocked takes the first executor out of the queue, which must not be
-// empty.
-func (x *idleExecutors) popLocked() *executor {
-	e := x.queue[x.head]
-	x.queue[x.head] = nil
-	x.head = (x.head + 1) % len(x.queue)
-	x.n--
-	return e
+	return x.queue.pop()
 }
 
 // put queues e as idle; it exits after between one and two periods idle.
@@ -86,11 +74,7 @@ func (x *idleExecutors) put(e *executor, period time.Duration) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	e.idleSince = x.tick
-	if x.n == len(x.queue) {
-		x.growLocked()
-	}
-	x.queue[(x.head+x.n)%len(x.queue)] = e
-	x.n++
+	x.queue.push(e)
 	if x.ticking {
 		return
 	}
@@ -102,22 +86,13 @@ func (x *idleExecutors) put(e *executor, period time.Duration) {
 	x.timer.Reset(period)
 }
 
-// growLocked doubles the queue's room, its executors first.
-func (x *idleExecutors) growLocked() {
-	queue := make([]*executor, max(2*len(x.queue), 64))
-	for i := range x.n {
-		queue[i] = x.queue[(x.head+i)%len(x.queue)]
-	}
-	x.queue, x.head = queue, 0
-}
-
 // onTick is the timer's function: it retires the executors idle for a
 // whole period and ticks on while executors are idle.
 func (x *idleExecutors) onTick() {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	x.retireLocked()
-	x.ticking = x.n > 0
+	x.ticking = x.queue.len() > 0
 	if x.ticking {
 		x.timer.Reset(x.period)
 	}
@@ -127,7 +102,7 @@ func (x *idleExecutors) onTick() {
 // the previous tick to exit.
 func (x *idleExecutors) retireLocked() {
 	x.tick++
-	for x.n > 0 && x.queue[x.head].idleSince+2 <= x.tick {
-		x.popLocked().next <- nil
+	for x.queue.len() > 0 && x.queue.front().idleSince+2 <= x.tick {
+		x.queue.pop().next <- nil
 	}
 }

@@ -23,15 +23,15 @@ func reviewCheckRing(t *testing.T, x *idleExecutors, want []*executor, step int)
 	t.Helper()
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if x.n != len(want) {
-		t.Fatalf("step %d: n = %d, want %d", step, x.n, len(want))
+	if x.queue.n != len(want) {
+		t.Fatalf("step %d: n = %d, want %d", step, x.queue.n, len(want))
 	}
-	if x.n > len(x.queue) || (len(x.queue) > 0 && (x.head < 0 || x.head >= len(x.queue))) {
-		t.Fatalf("step %d: head %d, n %d, ring of %d", step, x.head, x.n, len(x.queue))
+	if x.queue.n > len(x.queue.buf) || (len(x.queue.buf) > 0 && (x.queue.head < 0 || x.queue.head >= len(x.queue.buf))) {
+		t.Fatalf("step %d: head %d, n %d, ring of %d", step, x.queue.head, x.queue.n, len(x.queue.buf))
 	}
 	var prev uint64
-	for i := range x.n {
-		e := x.queue[(x.head+i)%len(x.queue)]
+	for i := range x.queue.n {
+		e := x.queue.buf[(x.queue.head+i)%len(x.queue.buf)]
 		if e != want[i] {
 			t.Fatalf("step %d: position %d holds %p, want %p", step, i, e, want[i])
 		}
@@ -43,9 +43,9 @@ func reviewCheckRing(t *testing.T, x *idleExecutors, want []*executor, step int)
 			t.Fatalf("step %d: queued executor at %d has a message waiting", step, i)
 		}
 	}
-	for i := x.n; i < len(x.queue); i++ {
-		if e := x.queue[(x.head+i)%len(x.queue)]; e != nil {
-			t.Fatalf("step %d: free slot %d of %d still points at an executor", step, (x.head+i)%len(x.queue), len(x.queue))
+	for i := x.queue.n; i < len(x.queue.buf); i++ {
+		if e := x.queue.buf[(x.queue.head+i)%len(x.queue.buf)]; e != nil {
+			t.Fatalf("step %d: free slot %d of %d still points at an executor", step, (x.queue.head+i)%len(x.queue.buf), len(x.queue.buf))
 		}
 	}
 }
@@ -83,8 +83,8 @@ func TestExecutorsReviewRingGrowsAtWraparound(t *testing.T) {
 	take(10)
 	put(10) // full again, head 10, wrapped
 	x.mu.Lock()
-	if x.n != len(x.queue) || x.head != 10 {
-		t.Fatalf("setup: n %d, ring %d, head %d; want a full ring of 64 with head 10", x.n, len(x.queue), x.head)
+	if x.queue.n != len(x.queue.buf) || x.queue.head != 10 {
+		t.Fatalf("setup: n %d, ring %d, head %d; want a full ring of 64 with head 10", x.queue.n, len(x.queue.buf), x.queue.head)
 	}
 	x.mu.Unlock()
 	put(1) // grows from a full ring with head 10
@@ -150,7 +150,7 @@ func TestExecutorsReviewRingModel(t *testing.T) {
 				for range 1 + rng.IntN(40) {
 					e := newExecutor()
 					x.mu.Lock()
-					if x.n == len(x.queue) && x.head != 0 {
+					if x.queue.n == len(x.queue.buf) && x.queue.head != 0 {
 						grewSplit++ // the put grows a full ring whose head is not at 0
 					}
 					x.mu.Unlock()
@@ -239,8 +239,8 @@ func TestExecutorsReviewInvariantUnderRacingTicks(t *testing.T) {
 			x.mu.Lock()
 			var prev uint64
 			bad := ""
-			for i := range x.n {
-				e := x.queue[(x.head+i)%len(x.queue)]
+			for i := range x.queue.n {
+				e := x.queue.buf[(x.queue.head+i)%len(x.queue.buf)]
 				if e.idleSince < prev {
 					bad = "idleSince decreases along the queue"
 				}
@@ -249,12 +249,12 @@ func TestExecutorsReviewInvariantUnderRacingTicks(t *testing.T) {
 				}
 				prev = e.idleSince
 			}
-			for i := x.n; i < len(x.queue); i++ {
-				if x.queue[(x.head+i)%len(x.queue)] != nil {
+			for i := x.queue.n; i < len(x.queue.buf); i++ {
+				if x.queue.buf[(x.queue.head+i)%len(x.queue.buf)] != nil {
 					bad = "free slot not nil"
 				}
 			}
-			if x.n > 0 && !x.ticking {
+			if x.queue.n > 0 && !x.ticking {
 				bad = "executors idle, timer not ticking"
 			}
 			x.mu.Unlock()
@@ -295,7 +295,7 @@ func TestExecutorsReviewInvariantUnderRacingTicks(t *testing.T) {
 	deadline := time.Now().Add(time.Second)
 	for {
 		x.mu.Lock()
-		n, ticking := x.n, x.ticking
+		n, ticking := x.queue.n, x.ticking
 		x.mu.Unlock()
 		if n == 0 && !ticking {
 			break
@@ -331,7 +331,7 @@ func TestExecutorsReviewRingAfterBurst(t *testing.T) {
 	x.mu.Lock()
 	x.retireLocked()
 	x.retireLocked()
-	n, size := x.n, len(x.queue)
+	n, size := x.queue.n, len(x.queue.buf)
 	x.mu.Unlock()
 	if n != 0 {
 		t.Fatalf("%d executors left after two ticks", n)
@@ -378,7 +378,7 @@ func TestExecutorsReviewPoolFollowsHandOffs(t *testing.T) {
 			tickByHand(&x)
 		}
 		x.mu.Lock()
-		idle := x.n
+		idle := x.queue.n
 		x.mu.Unlock()
 		if idle < tc.atLeast || idle > tc.atMost || started != 0 {
 			t.Errorf("%d users a tick for %d ticks after a burst of %d: %d executors idle, %d started; want %d to %d, 0 started",

@@ -110,7 +110,7 @@ func waitExecutorsRetired(t *testing.T, tp *testPool, within time.Duration) {
 	deadline := time.Now().Add(within)
 	for {
 		tp.idle.mu.Lock()
-		idle, ticking := tp.idle.n, tp.idle.ticking
+		idle, ticking := tp.idle.queue.n, tp.idle.ticking
 		tp.idle.mu.Unlock()
 		if idle == 0 && !ticking {
 			return

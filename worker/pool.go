@@ -42,12 +42,9 @@ type pool struct {
 	clock       clock       // the spawner's time source (spawn.go)
 	backlogFunc func() int  // requests waiting for the worker; nil: the transport's (spawn.go)
 	spawnHeld   atomic.Bool // spawning holds back for the backlog (spawn.go)
-	holds       struct {    // spawn holds not yet logged, and when the last line was
-		mu sync.Mutex
-		at time.Time
-		n  int
-	}
-	spawnMu sync.Mutex // serializes setTarget's and stopAllWithin's changes of the users
+	spawnHolds  holdNotes   // spawn holds not yet logged (spawn.go)
+	lineHolds   holdNotes   // holds of the due users' line not yet logged (dueusers.go)
+	spawnMu     sync.Mutex  // serializes setTarget's and stopAllWithin's changes of the users
 
 	// live counts each class's running users, as len(running[name]), so
 	// that the session and the reports read counts without taking mu: a
@@ -76,6 +73,7 @@ type pool struct {
 	load    atomic.Pointer[loadModel] // rate cap, iteration budget, open model (loadmodel.go)
 
 	idle         idleExecutors // executors waiting for a user (executors.go)
+	due          dueUsers      // users waiting for an executor (dueusers.go)
 	executorIdle time.Duration // how long an idle executor waits for a user, at least
 }
 
@@ -152,6 +150,7 @@ func newPool(classes map[string]*UserClass, collector *stats.Collector, logger *
 		executorIdle: executorIdle,
 		leaving:      make(map[*userRun]struct{}),
 	}
+	p.due.backlog, p.due.hand, p.due.onHold = p.backlog, p.handOff, p.noteLineHold
 	p.load.Store(&loadModel{})
 	return p
 }

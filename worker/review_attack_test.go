@@ -187,7 +187,7 @@ func TestReviewAttackIdleExecutorsHandOffStress(t *testing.T) {
 	case <-exited:
 	case <-time.After(5 * time.Second):
 		x.mu.Lock()
-		n, ticking := x.n, x.ticking
+		n, ticking := x.queue.n, x.ticking
 		x.mu.Unlock()
 		t.Fatalf("executors still alive 5 s after the last token: %d idle, timer ticking %v", n, ticking)
 	}
@@ -197,7 +197,7 @@ func TestReviewAttackIdleExecutorsHandOffStress(t *testing.T) {
 		}
 	}
 	x.mu.Lock()
-	n, ticking := x.n, x.ticking
+	n, ticking := x.queue.n, x.ticking
 	x.mu.Unlock()
 	if n != 0 || ticking {
 		t.Errorf("after every executor exited: %d listed, timer ticking %v; want 0, false", n, ticking)
@@ -449,7 +449,7 @@ func TestReviewAttackIdleExecutorRetiredOnTime(t *testing.T) {
 			t.Errorf("round %d: retired after %v, before a whole period of %v", round, took, period)
 		}
 		x.mu.Lock()
-		n, ticking, ticks := x.n, x.ticking, x.tick-before
+		n, ticking, ticks := x.queue.n, x.ticking, x.tick-before
 		x.mu.Unlock()
 		if ticks != 2 { // idle since the tick before the first, retired at the second
 			t.Errorf("round %d: retired after %d ticks, want 2 (%v of wall time)", round, ticks, took)

@@ -16,6 +16,7 @@ package worker
 
 import (
 	"context"
+	"sync"
 	"time"
 )
 
@@ -195,15 +196,32 @@ const holdLogEvery = 10 * time.Second
 
 // noteHold counts a hold and logs it, at most once per holdLogEvery.
 func (p *pool) noteHold(now time.Time, waiting int) {
-	p.holds.mu.Lock()
-	defer p.holds.mu.Unlock()
-	p.holds.n++
-	if !p.holds.at.IsZero() && now.Sub(p.holds.at) < holdLogEvery {
-		return
+	if holds, ok := p.spawnHolds.note(now); ok {
+		p.logger.Warn("spawning held back: the worker cannot keep up with its users' requests",
+			"requests_waiting", waiting, "holds", holds)
 	}
-	p.logger.Warn("spawning held back: the worker cannot keep up with its users' requests",
-		"requests_waiting", waiting, "holds", p.holds.n)
-	p.holds.at, p.holds.n = now, 0
+}
+
+// holdNotes counts holds, of spawning or of the due users' line, for a
+// log line at most once per holdLogEvery.
+type holdNotes struct {
+	mu sync.Mutex
+	at time.Time // the last line
+	n  int       // holds since
+}
+
+// note counts a hold at now and reports whether to log it now, with the
+// holds since the last line, this one included.
+func (h *holdNotes) note(now time.Time) (holds int, log bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.n++
+	if !h.at.IsZero() && now.Sub(h.at) < holdLogEvery {
+		return 0, false
+	}
+	holds = h.n
+	h.at, h.n = now, 0
+	return holds, true
 }
 
 // userConfigs returns the config users of each class started now get.

@@ -41,8 +41,16 @@ type setFrame struct {
 	hooked bool     // the set has an OnStop to run when the user leaves it
 }
 
-// submit hands r to an idle executor, or to a new one.
+// submit hands r to an executor, or puts it in line for one while many
+// executors are ready to run (dueusers.go).
 func (p *pool) submit(r *userRun) {
+	if p.due.admit(r) {
+		p.handOff(r)
+	}
+}
+
+// handOff hands r to an idle executor, or to a new one.
+func (p *pool) handOff(r *userRun) {
 	if e := p.idle.take(); e != nil {
 		e.next <- r
 		return
@@ -51,13 +59,21 @@ func (p *pool) submit(r *userRun) {
 }
 
 // executor runs users handed to it until it is told to exit, after
-// between one and two executorIdle without a user (executors.go).
+// between one and two executorIdle without a user (executors.go). As it
+// begins a user and as it ends a step, it hands the first user in line,
+// if there is room now, to an executor (dueusers.go).
 func (p *pool) executor(r *userRun) {
 	e := newExecutor()
 	growStack(int(r.id))
 	for r != nil {
+		if next := p.due.begun(); next != nil {
+			p.handOff(next)
+		}
 		r.step()
 		p.idle.put(e, p.executorIdle)
+		if next := p.due.stepped(); next != nil {
+			p.handOff(next)
+		}
 		r = <-e.next
 	}
 }

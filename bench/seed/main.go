@@ -12,6 +12,7 @@
 //	go run ./bench/seed                         # 450,000 users at 10,000/s
 //	go run ./bench/seed -client fast
 //	go run ./bench/seed -users 1000000 -rate 20000
+//	go run ./bench/seed -hog-for 10s             # another tenant on the worker's core
 //
 // The same binary is the target and the worker (SEED_ROLE selects them).
 package main
@@ -44,14 +45,16 @@ func runBenchmark(args []string) int {
 	fs.DurationVar(&c.Measure, "measure", 0, "window of the steady-rate measure (default: the pacing)")
 	fs.StringVar(&c.WorkerCPUs, "worker-cpus", "0", "taskset cores of the worker (empty: unpinned)")
 	fs.StringVar(&c.TargetCPUs, "target-cpus", "1", "taskset cores of the target (empty: unpinned)")
+	fs.DurationVar(&c.HogAt, "hog-at", 58*time.Second, "when after the swarm -hog-for's busy loop starts (58s: as the users' second round begins)")
+	fs.DurationVar(&c.HogFor, "hog-for", 0, "run a busy loop pinned to the worker's cores this long, as another tenant would (0: none)")
 	fs.StringVar(&c.WorkerLog, "worker-log", "", "write the worker's output to this file")
 	fs.StringVar(&c.MasterLog, "master-log", "", "write the master's output to this file")
 	fs.StringVar(&c.Locust, "locust", "/usr/bin/locust", "the Locust program (run with /usr/bin/python3)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if c.Users <= 0 || c.Rate <= 0 || c.Pacing <= 0 || (c.Client != "std" && c.Client != "fast") {
-		fmt.Fprintln(os.Stderr, "seed: -users, -rate and -pacing must be positive, -client std or fast")
+	if c.Users <= 0 || c.Rate <= 0 || c.Pacing <= 0 || c.HogAt < 0 || c.HogFor < 0 || (c.Client != "std" && c.Client != "fast") {
+		fmt.Fprintln(os.Stderr, "seed: -users, -rate and -pacing must be positive, -hog-at and -hog-for not negative, -client std or fast")
 		return 2
 	}
 	self, err := os.Executable()

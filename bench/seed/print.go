@@ -23,6 +23,9 @@ func (r report) print(w io.Writer, c config) {
 		perUser = float64(r.PeakRSS) / float64(r.MaxUsers)
 	}
 	fmt.Fprintf(w, "\nseed: %d users at %g/s, %s pacing, %s client, login ratio %g\n", c.Users, c.Rate, c.Pacing, c.Client, c.LoginRatio)
+	if c.HogFor > 0 {
+		fmt.Fprintf(w, "  hog                      a busy loop pinned to the worker's cores, %s after the swarm, for %s\n", c.HogAt, c.HogFor)
+	}
 	fmt.Fprintf(w, "  users reached (master)   %d of %d after %s (ideal %s)\n", r.MaxUsers, c.Users, reach, ideal)
 	fmt.Fprintf(w, "  worker marked missing    %d times\n", r.MissingSeen)
 	fmt.Fprintf(w, "  worst heartbeat gap      %s (late ≥2 s: %s)\n", r.WorstGap, r.LateBeats)

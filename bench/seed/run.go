@@ -41,6 +41,8 @@ type config struct {
 	WorkerCPUs string        // taskset cores of the worker; "" unpinned
 	TargetCPUs string        // taskset cores of the target; "" unpinned
 	WorkerEnv  []string      // extra environment of the worker (GOGC, GODEBUG, ...)
+	HogAt      time.Duration // after the swarm, a busy loop starts on the worker's cores...
+	HogFor     time.Duration // ...for this long; 0: none
 	WorkerLog  string        // when set, the worker's output is written to this file
 	MasterLog  string        // when set, the master's output is written to this file
 	Log        io.Writer     // progress lines
@@ -146,6 +148,10 @@ func run(c config) (rep report, err error) {
 	}
 	swarmAt := time.Now()
 	logf("swarm: %d users at %g/s, %s pacing, %s client", c.Users, c.Rate, c.Pacing, c.Client)
+	if c.HogFor > 0 {
+		hog := time.AfterFunc(c.HogAt, func() { runHog(c.WorkerCPUs, c.HogFor, logf) })
+		defer hog.Stop()
+	}
 	rampLimit := time.Duration(float64(c.Users)/c.Rate*float64(time.Second)) + 60*time.Second
 	for time.Since(swarmAt) < rampLimit {
 		s, err := m.stats()
@@ -193,6 +199,21 @@ func run(c config) (rep report, err error) {
 	rep.MissingSeen += strings.Count(m.proc.output(), "setting state to missing")
 	rep.WorstGap, rep.LateBeats = heartbeatLine(w.output())
 	return rep, nil
+}
+
+// runHog runs a shell's busy loop, pinned to the worker's cores (cpus;
+// unpinned when empty), for d, as another tenant of the machine would:
+// on one core, the worker gets about half of it meanwhile.
+func runHog(cpus string, d time.Duration, logf func(string, ...any)) {
+	hog, err := start("hog", cpus, nil, "sh", "-c", "while :; do :; done")
+	if err != nil {
+		logf("hog: %v", err)
+		return
+	}
+	logf("hog: a busy loop on cores %q for %s", cpus, d)
+	time.Sleep(d)
+	hog.stop(syscall.SIGKILL, time.Second)
+	logf("hog: stopped")
 }
 
 // saveOutput writes p's output to file, when file is set.
