@@ -97,7 +97,11 @@ func (d *dueUsers) stepped() *userRun {
 // nextLocked takes the first user out of line if there is room, counting
 // its executor ready; nil if none.
 func (d *dueUsers) nextLocked() *userRun {
-	if d.line.len() == 0 || !d.roomLocked() {
+	if d.line.len() == 0 {
+		return nil
+	}
+	if !d.roomLocked() {
+		d.lookLaterLocked() // the hold may have begun here: no admit saw it
 		return nil
 	}
 	d.ready++
@@ -147,10 +151,12 @@ func (d *dueUsers) look() {
 }
 
 // noteLineHold logs that the due users' line holds, at most once per
-// holdLogEvery.
+// holdLogEvery. It is called under the line's lock, so the log line is
+// written by a goroutine of its own: a slow log must not hold up every
+// executor.
 func (p *pool) noteLineHold(requests int) {
 	if holds, ok := p.lineHolds.note(p.clock.Now()); ok {
-		p.logger.Warn("users held in line: the worker cannot keep up with its users' requests; they run late",
+		go p.logger.Warn("users held in line: the worker cannot keep up with its users' requests; they run late",
 			"requests_waiting", requests, "holds", holds)
 	}
 }
