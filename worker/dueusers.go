@@ -16,9 +16,9 @@ package worker
 // them (Go's scheduler polls the network when it has nothing else to
 // run, or from sysmon into the tail of the global queue), so requests
 // stopped finishing, the target went idle, and due users kept coming,
-// each a new executor with a 16 KB stack: about 240 requests a second
-// instead of 7,500, 7 GB of memory, the worker marked missing, long after
-// the hog had gone. Bounding the ready executors alone kept the run queue
+// each a new executor with a 16 KB stack: 222 to 467 requests a second
+// instead of 7,500, 7 to 8 GB of memory, the worker marked missing, long
+// after the hog had gone. Bounding the ready executors alone kept the run queue
 // short, but the users let through then piled up waiting for requests'
 // places (5.7 GB). So users go to an executor only while there is room
 // for them on both counts; the others wait here, 8 bytes each, and run
@@ -41,8 +41,7 @@ const readyPerCPU = behindRunnable
 // room, and keeps the others in line, first due first. There is room
 // while fewer than max executors are ready and the requests waiting for
 // the worker (the shared pools' request limits, requestlimit.go) are not
-// too many: from more than maxSpawnBacklog waiting until fewer than half
-// as many, the line holds, as spawning does (spawn.go), since each user
+// too many (backlogHolds, as for spawning: spawn.go), since each user
 // let through would only wait for a request's place on an executor's
 // stack. Users leave the line as executors begin users and end steps,
 // and, while the line holds, at a look every lookEvery.
@@ -119,7 +118,7 @@ func (d *dueUsers) roomLocked() bool {
 	if d.backlog != nil {
 		n := d.backlog()
 		was := d.holding
-		d.holding = n > maxSpawnBacklog || was && n > maxSpawnBacklog/2
+		d.holding = backlogHolds(n, was)
 		if d.holding && !was && d.onHold != nil {
 			d.onHold(n)
 		}

@@ -35,6 +35,25 @@ func reviewLineState(d *dueUsers) (line, ready int, holding, looking bool) {
 	return d.line.len(), d.ready, d.holding, d.looking
 }
 
+// reviewStopAll stops every user of tp, as stopAllWithin(timeout), in a
+// goroutine of its own; the channel closes when it returns.
+func reviewStopAll(tp *testPool, timeout time.Duration) <-chan struct{} {
+	done := make(chan struct{})
+	go func() { tp.stopAllWithin(context.Background(), timeout); close(done) }()
+	return done
+}
+
+// reviewWaitStopped waits for reviewStopAll's channel, at most 5 s after
+// the requests that held the line were worked off.
+func reviewWaitStopped(t *testing.T, stopped <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		t.Fatal("stopAllWithin did not return 5 s after the requests were worked off")
+	}
+}
+
 // reviewPlainUser has no OnStart or OnStop: its stop while it waits ends
 // it in the stopping goroutine, without an executor.
 type reviewPlainUser struct {
@@ -267,8 +286,7 @@ func TestDueUsersReviewStaleHoldStrandsPool(t *testing.T) {
 		t.Errorf("%d of %d users started %v after the requests were worked off: line %d, ready %d, holding %v, looking %v",
 			started.Load(), n, 100*lookEvery, line, ready, holding, looking)
 	}
-	stopDone := make(chan struct{})
-	go func() { tp.stopAllWithin(context.Background(), 0); close(stopDone) }()
+	stopDone := reviewStopAll(tp, 0)
 	waitFor(t, stopDone, "stopAllWithin")
 	if !tp.waitWithin(500 * time.Millisecond) {
 		line, _, _, _ := reviewLineState(&tp.due)
@@ -315,8 +333,7 @@ func TestDueUsersReviewStopWhileHolding(t *testing.T) {
 		if line, _, holding, looking := reviewLineState(&tp.due); line != n || !holding || !looking {
 			t.Fatalf("setup: line %d, holding %v, looking %v; want %d, true, true", line, holding, looking, n)
 		}
-		stopDone := make(chan struct{})
-		go func() { tp.stopAllWithin(context.Background(), 8*time.Second); close(stopDone) }()
+		stopDone := reviewStopAll(tp, 8*time.Second)
 		if !reviewPoll(5*time.Second, func() bool {
 			tp.due.mu.Lock()
 			defer tp.due.mu.Unlock()
@@ -334,11 +351,7 @@ func TestDueUsersReviewStopWhileHolding(t *testing.T) {
 			t.Fatalf("%d users began while the line held", started.Load())
 		}
 		requests.Store(0)
-		select {
-		case <-stopDone:
-		case <-time.After(5 * time.Second):
-			t.Fatal("stopAllWithin did not return 5 s after the requests were worked off")
-		}
+		reviewWaitStopped(t, stopDone)
 		waitPool(t, tp.pool)
 		if started.Load() != n || stopped.Load() != n || tasks.Load() != 0 {
 			t.Errorf("OnStart %d, OnStop %d, tasks %d; want %d, %d, 0", started.Load(), stopped.Load(), tasks.Load(), n, n)
@@ -356,8 +369,7 @@ func TestDueUsersReviewStopWhileHolding(t *testing.T) {
 			t.Fatalf("setup: %d of %d users ran their first task", tasks.Load(), n)
 		}
 		requests.Store(maxSpawnBacklog + 1)
-		stopDone := make(chan struct{})
-		go func() { tp.stopAllWithin(context.Background(), 8*time.Second); close(stopDone) }()
+		stopDone := reviewStopAll(tp, 8*time.Second)
 		if !reviewPoll(5*time.Second, func() bool {
 			line, _, _, _ := reviewLineState(&tp.due)
 			return line == n
@@ -366,11 +378,7 @@ func TestDueUsersReviewStopWhileHolding(t *testing.T) {
 			t.Fatalf("%d of %d stopped users with OnStop in line while the requests wait (OnStop ran %d times)", line, n, stopped.Load())
 		}
 		requests.Store(0)
-		select {
-		case <-stopDone:
-		case <-time.After(5 * time.Second):
-			t.Fatal("stopAllWithin did not return 5 s after the requests were worked off")
-		}
+		reviewWaitStopped(t, stopDone)
 		waitPool(t, tp.pool)
 		if started.Load() != n || stopped.Load() != n || tasks.Load() != n {
 			t.Errorf("OnStart %d, OnStop %d, tasks %d; want %d, %d, %d", started.Load(), stopped.Load(), tasks.Load(), n, n, n)
@@ -488,8 +496,7 @@ func TestDueUsersReviewStressThroughHolds(t *testing.T) {
 			waitFor(t, x.enough, "8,000 tasks through a line that holds and lets go")
 			close(stopToggle)
 			<-toggled
-			stopDone := make(chan struct{})
-			go func() { tp.stopAllWithin(context.Background(), 5*time.Second); close(stopDone) }()
+			stopDone := reviewStopAll(tp, 5*time.Second)
 			waitFor(t, stopDone, "stopAllWithin")
 			waitPool(t, tp.pool)
 			if x.doubled.Load() != 0 {
@@ -552,8 +559,7 @@ func (m *reviewModelRun) start(t *testing.T, seed uint64) {
 // stopAndCheck stops the pool and checks that no task ran doubled, every
 // user started and stopped once, the line drained, and it held at all.
 func (m *reviewModelRun) stopAndCheck(t *testing.T) {
-	stopDone := make(chan struct{})
-	go func() { m.tp.stopAllWithin(context.Background(), 5*time.Second); close(stopDone) }()
+	stopDone := reviewStopAll(m.tp, 5*time.Second)
 	waitFor(t, stopDone, "stopAllWithin")
 	waitPool(t, m.tp.pool)
 	if m.x.doubled.Load() != 0 {
@@ -655,8 +661,7 @@ func TestDueUsersReviewPlainUsersStopInLine(t *testing.T) {
 		line, _, _, _ := reviewLineState(&tp.due)
 		t.Fatalf("%d of %d users in the held line", line, n)
 	}
-	stopDone := make(chan struct{})
-	go func() { tp.stopAllWithin(context.Background(), 8*time.Second); close(stopDone) }()
+	stopDone := reviewStopAll(tp, 8*time.Second)
 	if !reviewPoll(5*time.Second, func() bool {
 		tp.pool.mu.Lock() // the pool's, not testPool's own mu
 		defer tp.pool.mu.Unlock()
@@ -666,11 +671,7 @@ func TestDueUsersReviewPlainUsersStopInLine(t *testing.T) {
 	}
 	before := tasks.Load()
 	requests.Store(0)
-	select {
-	case <-stopDone:
-	case <-time.After(5 * time.Second):
-		t.Fatal("stopAllWithin did not return 5 s after the requests were worked off")
-	}
+	reviewWaitStopped(t, stopDone)
 	waitPool(t, tp.pool)
 	if tasks.Load() != before {
 		t.Errorf("%d tasks ran after the stop", tasks.Load()-before)

@@ -180,15 +180,22 @@ func (p *pool) backlog() int {
 }
 
 // holdSpawn reports whether spawning must wait for the backlog to be
-// worked off: from when more than maxSpawnBacklog requests wait until
-// fewer than half as many do.
+// worked off (backlogHolds).
 func (p *pool) holdSpawn() bool {
 	n := p.backlog()
-	hold := n > maxSpawnBacklog || p.spawnHeld.Load() && n > maxSpawnBacklog/2
+	hold := backlogHolds(n, p.spawnHeld.Load())
 	if p.spawnHeld.Swap(hold) != hold && hold {
 		p.noteHold(p.clock.Now(), n)
 	}
 	return hold
+}
+
+// backlogHolds reports whether waiting requests for the worker hold back
+// new work (a spawn step, the due users' line): from when more than
+// maxSpawnBacklog wait until fewer than half as many do; held is whether
+// they held at the last look.
+func backlogHolds(waiting int, held bool) bool {
+	return waiting > maxSpawnBacklog || held && waiting > maxSpawnBacklog/2
 }
 
 // holdLogEvery spaces the lines that say spawning holds back.
