@@ -7,10 +7,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -878,5 +881,77 @@ func TestFastResponseURLAfterReuse(t *testing.T) {
 			t.Errorf("GET %s from %s: URL path %q, want %q", step.path, step.c.Base(), got, step.want)
 		}
 		step.c.rest()
+	}
+}
+
+// answeringConn is a connection to a server that runs as a goroutine of
+// its own: a request written makes the server runnable, and it answers
+// when it runs. A Read that comes before the answer counts as a miss
+// (on a socket: a read system call that finds nothing, and a park) and
+// then waits for it.
+type answeringConn struct {
+	cannedConn
+	requests chan struct{} // a request was written
+	answers  chan struct{} // the server answered it
+	misses   atomic.Int64
+	closing  sync.Once
+}
+
+func newAnsweringConn() *answeringConn {
+	c := &answeringConn{cannedConn: *newCannedConn(), requests: make(chan struct{}, 1), answers: make(chan struct{}, 1)}
+	go func() {
+		for range c.requests {
+			c.answers <- struct{}{}
+		}
+	}()
+	return c
+}
+
+func (c *answeringConn) Write(p []byte) (int, error) {
+	c.requests <- struct{}{}
+	return c.cannedConn.Write(p)
+}
+
+func (c *answeringConn) Read(p []byte) (int, error) {
+	if c.off == 0 { // the first read of a response
+		select {
+		case <-c.answers:
+		default:
+			c.misses.Add(1)
+			<-c.answers
+		}
+	}
+	return c.cannedConn.Read(p)
+}
+
+func (c *answeringConn) Close() error {
+	c.closing.Do(func() { close(c.requests) })
+	return nil
+}
+
+// TestFastClientReadsAnsweredResponses: between writing a request and
+// reading its response the fast client lets the other runnable
+// goroutines run (keptConn), so that on one thread a server that became
+// runnable by the request has answered before the client reads. Without
+// the yield every read comes first and misses.
+func TestFastClientReadsAnsweredResponses(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	var conn *answeringConn
+	conns := &connections{dial: func(context.Context, string, string) (net.Conn, error) {
+		conn = newAnsweringConn()
+		return conn, nil
+	}}
+	c := newFastClient("http://127.0.0.1:80", stats.NewCollector().Recorder(1), conns, true)
+	defer c.close()
+	const requests = 100
+	for i := range requests {
+		if r, err := c.Get(context.Background(), "/"); err != nil || r.StatusCode != 200 {
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+	// Once in 61 turns Go's scheduler takes the yielding goroutine back
+	// before the others (it looks at the global queue first then).
+	if misses := conn.misses.Load(); misses > requests/10 {
+		t.Errorf("%d of %d reads came before the server's answer; want at most %d", misses, requests, requests/10)
 	}
 }

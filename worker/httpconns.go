@@ -3,9 +3,9 @@ package worker
 // This file owns where users' HTTP connections come from: the pool's
 // shared keep-alive connections (the default), or connections of each
 // user's own (HTTPOptions.ConnectionPerUser); the TLS settings of both
-// clients; the fast client's dialer, its check of idle connections and
-// its watch of requests in flight; and the back-off of a user whose
-// connections cannot be dialled.
+// clients; the fast client's dialer, its check of idle connections, its
+// yield before reading a response and its watch of requests in flight;
+// and the back-off of a user whose connections cannot be dialled.
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -426,6 +427,15 @@ func handshake(tc *tls.Conn, deadline time.Time) error {
 // server that closes sooner says so in its response (Connection: close),
 // which fasthttp honours.
 //
+// Before the first read of a response it yields its thread. Written a
+// moment ago, the request is rarely answered yet: a read would find
+// nothing, cost a system call, and park the goroutine until the network
+// poller wakes it, for a second read. After the other runnable users
+// have had their turn, the response is usually there, and one read takes
+// it (one read system call per request instead of two: BENCHMARKS.md,
+// fast path). With no other goroutine runnable the yield returns at
+// once.
+//
 // It also bounds every request by fastNetworkTimeout, in place of
 // fasthttp's ReadTimeout and WriteTimeout, which set two deadlines and
 // read the clock twice per request: its deadline, moved only when less
@@ -483,6 +493,9 @@ func newKeptConn(conn, tcp net.Conn) *keptConn {
 var errStaleConn = errors.New("the server closed the idle keep-alive connection")
 
 func (c *keptConn) Read(p []byte) (int, error) {
+	if !c.answered {
+		runtime.Gosched() // see keptConn: the response is rarely there yet
+	}
 	n, err := c.Conn.Read(p)
 	if n > 0 {
 		c.answered = true
