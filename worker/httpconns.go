@@ -353,8 +353,9 @@ const dialTimeout = 30 * time.Second
 func (c *connections) fastDial(addr string, isTLS bool) fasthttp.DialFuncWithTimeout {
 	var dial dialFunc
 	var tlsConfig *tls.Config
+	var inflight *atomic.Int64
 	if c != nil {
-		dial, tlsConfig = c.dial, c.tls
+		dial, tlsConfig, inflight = c.dial, c.tls, &c.inflight.count
 	}
 	if isTLS {
 		tlsConfig = serverTLS(tlsConfig, addr)
@@ -377,14 +378,14 @@ func (c *connections) fastDial(addr string, isTLS bool) fasthttp.DialFuncWithTim
 			return nil, err
 		}
 		if !isTLS {
-			return newKeptConn(raw, raw), nil
+			return newKeptConn(raw, raw, inflight), nil
 		}
 		tc := tls.Client(raw, tlsConfig)
 		if err := handshake(tc, deadline); err != nil {
 			raw.Close()
 			return nil, err
 		}
-		return &keptTLSConn{keptConn: newKeptConn(tc, raw), tls: tc}, nil
+		return &keptTLSConn{keptConn: newKeptConn(tc, raw, inflight), tls: tc}, nil
 	}
 }
 
@@ -427,14 +428,17 @@ func handshake(tc *tls.Conn, deadline time.Time) error {
 // server that closes sooner says so in its response (Connection: close),
 // which fasthttp honours.
 //
-// Before the first read of a response it yields its thread. Written a
-// moment ago, the request is rarely answered yet: a read would find
-// nothing, cost a system call, and park the goroutine until the network
-// poller wakes it, for a second read. After the other runnable users
-// have had their turn, the response is usually there, and one read takes
-// it (one read system call per request instead of two: BENCHMARKS.md,
-// fast path). With no other goroutine runnable the yield returns at
-// once.
+// Before the first read of a response it yields its thread when more
+// requests are in flight than the process has threads (GOMAXPROCS):
+// other users are then likely to be runnable. Written a moment ago, the
+// request is rarely answered yet: a read would find nothing, cost a
+// system call, and park the goroutine until the network poller wakes it,
+// for a second read. After the other runnable users have had their turn,
+// the response is usually there, and one read takes it (for a response
+// that fits fasthttp's read buffer, one read system call instead of two:
+// BENCHMARKS.md, fast path). With fewer requests in flight there is
+// little to run meanwhile, and a yield would wake an idle thread to take
+// the user back at once.
 //
 // It also bounds every request by fastNetworkTimeout, in place of
 // fasthttp's ReadTimeout and WriteTimeout, which set two deadlines and
@@ -455,6 +459,8 @@ type keptConn struct {
 	ownWrite time.Time             // and its write deadline
 	born     time.Time             // when it was made: its clock reads the monotonic time since
 	buf      [1]byte
+	inflight *atomic.Int64 // the fast requests in flight on the connections it belongs to, nil: not counted
+	procs    int64         // GOMAXPROCS when it was made
 }
 
 // staleCheckAfter is how long a connection must have been idle before a
@@ -483,8 +489,10 @@ type keptTLSConn struct {
 
 func (c *keptTLSConn) Handshake() error { return c.tls.Handshake() }
 
-func newKeptConn(conn, tcp net.Conn) *keptConn {
-	c := &keptConn{Conn: conn, raw: peekable(tcp), born: time.Now()}
+// newKeptConn returns conn kept, tcp its socket, on connections with
+// inflight requests in flight (nil: not counted).
+func newKeptConn(conn, tcp net.Conn, inflight *atomic.Int64) *keptConn {
+	c := &keptConn{Conn: conn, raw: peekable(tcp), born: time.Now(), inflight: inflight, procs: int64(runtime.GOMAXPROCS(0))}
 	c.peekFn = c.peek
 	return c
 }
@@ -493,7 +501,7 @@ func newKeptConn(conn, tcp net.Conn) *keptConn {
 var errStaleConn = errors.New("the server closed the idle keep-alive connection")
 
 func (c *keptConn) Read(p []byte) (int, error) {
-	if !c.answered {
+	if !c.answered && c.othersInFlight() {
 		runtime.Gosched() // see keptConn: the response is rarely there yet
 	}
 	n, err := c.Conn.Read(p)
@@ -501,6 +509,12 @@ func (c *keptConn) Read(p []byte) (int, error) {
 		c.answered = true
 	}
 	return n, err
+}
+
+// othersInFlight reports whether more requests are in flight than the
+// process has threads.
+func (c *keptConn) othersInFlight() bool {
+	return c.inflight != nil && c.inflight.Load() > c.procs
 }
 
 func (c *keptConn) Write(p []byte) (int, error) {

@@ -1041,7 +1041,7 @@ func TestKeptConnChecksOnlyAfterIdle(t *testing.T) {
 		client, server := tcpPair(t)
 		server.Close() // the server is done with it
 		waitReadable(t, client)
-		c := newKeptConn(client, client)
+		c := newKeptConn(client, client, nil)
 		c.answered, c.started = tc.answered, t0
 		if err := c.begin(t0.Add(tc.idle)); err != tc.want {
 			t.Errorf("answered %v, idle %v: got %v, want %v", tc.answered, tc.idle, err, tc.want)
@@ -1081,7 +1081,7 @@ func waitReadable(t *testing.T, c net.Conn) {
 	if raw == nil {
 		t.Skip("cannot peek at sockets on this platform")
 	}
-	probe := newKeptConn(c, c)
+	probe := newKeptConn(c, c, nil)
 	for deadline := time.Now().Add(5 * time.Second); probe.alive(); {
 		if time.Now().After(deadline) {
 			t.Fatal("the server's close never arrived")
@@ -1122,7 +1122,7 @@ func TestKeptConnDeadlines(t *testing.T) {
 			far.Add(-fastNetworkTimeout + time.Nanosecond + networkBoundAhead), far.Add(-fastNetworkTimeout + time.Nanosecond + networkBoundAhead), 2},
 	}
 	dc := &deadlineConn{}
-	c := newKeptConn(dc, nil)
+	c := newKeptConn(dc, nil, nil)
 	for _, s := range steps {
 		before := dc.sets
 		if err := s.do(c); err != nil {
