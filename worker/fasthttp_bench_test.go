@@ -203,9 +203,10 @@ var cannedAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 80}
 // BenchmarkFastOverhead is a GET recorded by each of the fast client's
 // modes, and the raw fasthttp loop of bench/load, over a cannedConn: what
 // golocust adds to fasthttp in user-space CPU, with no system call in the
-// figure. It includes the fast client's yield before reading a response
-// (keptConn), about 350 ns here, where the answer is always there; on a
-// socket the yield saves a read system call (BENCHMARKS.md). cpu-ns/op is the process's CPU time (garbage collection
+// figure. A cannedConn answers at once, so no more than one request is
+// ever in flight and the client never yields before a response
+// (keptConn); on a socket that yield saves a read system call
+// (BENCHMARKS.md). cpu-ns/op is the process's CPU time (garbage collection
 // included), steadier than ns/op on a shared machine; run it with
 // -benchtime=1s or more, the CPU clock ticks every 10 ms.
 func BenchmarkFastOverhead(b *testing.B) {
