@@ -930,40 +930,40 @@ func (c *answeringConn) Close() error {
 }
 
 // TestFastClientReadsAnsweredResponses: between writing a request and
-// reading its response the fast client lets the other runnable
-// goroutines run when more requests are in flight than the process has
-// threads (keptConn), so that on one thread a server that became
-// runnable by the request has answered before the client reads. With no
-// other request in flight it reads at once, and misses.
+// reading its response the fast client lets the goroutines waiting to
+// run have their turn when the process's threads are crowded (keptConn),
+// so that on one thread a server that became runnable by the request
+// has answered before the client reads. When they are not crowded it
+// reads at once, and misses.
 func TestFastClientReadsAnsweredResponses(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	const requests = 100
 	for _, tc := range []struct {
-		others           int64 // other requests in flight
+		crowded          bool
 		minMiss, maxMiss int64
 	}{
 		// Once in 61 turns Go's scheduler takes the yielding goroutine
 		// back before the others (it looks at the global queue first then).
-		{others: 49, minMiss: 0, maxMiss: requests / 10},
-		{others: 0, minMiss: requests, maxMiss: requests},
+		{crowded: true, minMiss: 0, maxMiss: requests / 10},
+		{crowded: false, minMiss: requests, maxMiss: requests},
 	} {
 		var conn *answeringConn
 		conns := &connections{dial: func(context.Context, string, string) (net.Conn, error) {
 			conn = newAnsweringConn()
 			return conn, nil
 		}}
+		conns.inflight.crowded.sample = func() bool { return tc.crowded }
+		conns.inflight.crowded.now.Store(tc.crowded)
 		c := newFastClient("http://127.0.0.1:80", stats.NewCollector().Recorder(1), conns, true)
-		conns.inflight.count.Add(tc.others)
 		for i := range requests {
 			if r, err := c.Get(context.Background(), "/"); err != nil || r.StatusCode != 200 {
-				t.Fatalf("%d others in flight, request %d: %v", tc.others, i, err)
+				t.Fatalf("crowded %v, request %d: %v", tc.crowded, i, err)
 			}
 		}
-		conns.inflight.count.Add(-tc.others)
 		c.close()
 		if misses := conn.misses.Load(); misses < tc.minMiss || misses > tc.maxMiss {
-			t.Errorf("%d others in flight: %d of %d reads came before the server's answer; want %d to %d",
-				tc.others, misses, requests, tc.minMiss, tc.maxMiss)
+			t.Errorf("crowded %v: %d of %d reads came before the server's answer; want %d to %d",
+				tc.crowded, misses, requests, tc.minMiss, tc.maxMiss)
 		}
 	}
 }

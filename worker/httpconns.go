@@ -353,9 +353,9 @@ const dialTimeout = 30 * time.Second
 func (c *connections) fastDial(addr string, isTLS bool) fasthttp.DialFuncWithTimeout {
 	var dial dialFunc
 	var tlsConfig *tls.Config
-	var inflight *atomic.Int64
+	var crowded *atomic.Bool
 	if c != nil {
-		dial, tlsConfig, inflight = c.dial, c.tls, &c.inflight.count
+		dial, tlsConfig, crowded = c.dial, c.tls, &c.inflight.crowded.now
 	}
 	if isTLS {
 		tlsConfig = serverTLS(tlsConfig, addr)
@@ -378,14 +378,14 @@ func (c *connections) fastDial(addr string, isTLS bool) fasthttp.DialFuncWithTim
 			return nil, err
 		}
 		if !isTLS {
-			return newKeptConn(raw, raw, inflight), nil
+			return newKeptConn(raw, raw, crowded), nil
 		}
 		tc := tls.Client(raw, tlsConfig)
 		if err := handshake(tc, deadline); err != nil {
 			raw.Close()
 			return nil, err
 		}
-		return &keptTLSConn{keptConn: newKeptConn(tc, raw, inflight), tls: tc}, nil
+		return &keptTLSConn{keptConn: newKeptConn(tc, raw, crowded), tls: tc}, nil
 	}
 }
 
@@ -428,17 +428,17 @@ func handshake(tc *tls.Conn, deadline time.Time) error {
 // server that closes sooner says so in its response (Connection: close),
 // which fasthttp honours.
 //
-// Before the first read of a response it yields its thread when more
-// requests are in flight than the process has threads (GOMAXPROCS):
-// other users are then likely to be runnable. Written a moment ago, the
-// request is rarely answered yet: a read would find nothing, cost a
-// system call, and park the goroutine until the network poller wakes it,
-// for a second read. After the other runnable users have had their turn,
-// the response is usually there, and one read takes it (for a response
-// that fits fasthttp's read buffer, one read system call instead of two:
-// BENCHMARKS.md, fast path). With fewer requests in flight there is
-// little to run meanwhile, and a yield would wake an idle thread to take
-// the user back at once.
+// Before the first read of a response it yields its thread when the
+// process's threads are crowded: goroutines wait to run, at least one per
+// thread (sampled every 20 to 80 ms by the watcher of requests in flight,
+// crowding.go). Written a moment ago, the request is rarely answered yet:
+// a read would find nothing, cost a system call, and park the goroutine
+// until the network poller wakes it, for a second read. After the
+// goroutines waiting have had their turn, the response is usually there,
+// and one read takes it (for a response that fits fasthttp's read
+// buffer, one read system call instead of two: BENCHMARKS.md, fast
+// path). When threads are idle, a yield would only wake one to take the
+// user back at once, before the answer.
 //
 // It also bounds every request by fastNetworkTimeout, in place of
 // fasthttp's ReadTimeout and WriteTimeout, which set two deadlines and
@@ -459,8 +459,7 @@ type keptConn struct {
 	ownWrite time.Time             // and its write deadline
 	born     time.Time             // when it was made: its clock reads the monotonic time since
 	buf      [1]byte
-	inflight *atomic.Int64 // the fast requests in flight on the connections it belongs to, nil: not counted
-	procs    int64         // GOMAXPROCS when it was made
+	crowded  *atomic.Bool // whether the process's threads are crowded (crowding.go); nil: never yield
 }
 
 // staleCheckAfter is how long a connection must have been idle before a
@@ -489,10 +488,10 @@ type keptTLSConn struct {
 
 func (c *keptTLSConn) Handshake() error { return c.tls.Handshake() }
 
-// newKeptConn returns conn kept, tcp its socket, on connections with
-// inflight requests in flight (nil: not counted).
-func newKeptConn(conn, tcp net.Conn, inflight *atomic.Int64) *keptConn {
-	c := &keptConn{Conn: conn, raw: peekable(tcp), born: time.Now(), inflight: inflight, procs: int64(runtime.GOMAXPROCS(0))}
+// newKeptConn returns conn kept, tcp its socket, yielding before a
+// response while crowded says so (nil: never).
+func newKeptConn(conn, tcp net.Conn, crowded *atomic.Bool) *keptConn {
+	c := &keptConn{Conn: conn, raw: peekable(tcp), born: time.Now(), crowded: crowded}
 	c.peekFn = c.peek
 	return c
 }
@@ -501,7 +500,7 @@ func newKeptConn(conn, tcp net.Conn, inflight *atomic.Int64) *keptConn {
 var errStaleConn = errors.New("the server closed the idle keep-alive connection")
 
 func (c *keptConn) Read(p []byte) (int, error) {
-	if !c.answered && c.othersInFlight() {
+	if !c.answered && c.crowded != nil && c.crowded.Load() {
 		runtime.Gosched() // see keptConn: the response is rarely there yet
 	}
 	n, err := c.Conn.Read(p)
@@ -509,12 +508,6 @@ func (c *keptConn) Read(p []byte) (int, error) {
 		c.answered = true
 	}
 	return n, err
-}
-
-// othersInFlight reports whether more requests are in flight than the
-// process has threads.
-func (c *keptConn) othersInFlight() bool {
-	return c.inflight != nil && c.inflight.Load() > c.procs
 }
 
 func (c *keptConn) Write(p []byte) (int, error) {
@@ -729,6 +722,7 @@ type inflight struct {
 	shards  [inflightShards]inflightShard
 	count   atomic.Int64 // requests in the shards
 	running atomic.Bool  // the watcher runs
+	crowded crowding     // sampled by the watcher at each scan; not crowded while it does not run
 }
 
 type inflightShard struct {
@@ -786,11 +780,16 @@ func (s *inflightShard) take(i int) {
 // thousands of requests stuck on a dead target), so that it takes at
 // most an eighth of a core for scans up to 10 ms, and beyond that one
 // scan every 80 ms.
+//
+// At each scan it also samples whether the process's threads are crowded
+// (crowding.go), for the connections' yield before a response.
 func (in *inflight) watch() {
 	t := time.NewTimer(inflightScanEvery)
 	defer t.Stop()
+	sched := newSchedSample()
 	for range t.C {
 		if in.count.Load() == 0 {
+			in.crowded.forget()
 			in.running.Store(false)
 			// An add that saw the watcher running may have come since.
 			if in.count.Load() == 0 || !in.running.CompareAndSwap(false, true) {
@@ -798,6 +797,7 @@ func (in *inflight) watch() {
 			}
 		}
 		start := time.Now()
+		in.crowded.update(sched)
 		in.scan()
 		t.Reset(scanPeriod(time.Since(start)))
 	}

@@ -1,0 +1,88 @@
+package worker
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestIsCrowded(t *testing.T) {
+	for _, tc := range []struct {
+		runnable, procs uint64
+		want            bool
+	}{
+		{0, 1, false},
+		{1, 1, true},
+		{1, 2, false},
+		{2, 2, true},
+		{50, 2, true},
+		{0, 0, false},
+		{1, 0, true}, // a count of no threads is taken as one
+	} {
+		if got := isCrowded(tc.runnable, tc.procs); got != tc.want {
+			t.Errorf("isCrowded(%d runnable, %d threads) = %v, want %v", tc.runnable, tc.procs, got, tc.want)
+		}
+	}
+}
+
+// TestSchedSampleCrowded: on one thread, goroutines that keep yielding
+// crowd it; with them gone, it is not crowded. It fails on a Go whose
+// runtime does not count runnable goroutines.
+func TestSchedSampleCrowded(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	s := newSchedSample()
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for !stop.Load() {
+				runtime.Gosched()
+			}
+		})
+	}
+	crowded := s.crowded()
+	stop.Store(true)
+	wg.Wait()
+	if !crowded {
+		t.Error("4 goroutines yielding on 1 thread: not crowded; want crowded")
+	}
+	// Other tests' goroutines or the runtime's own may wait a moment.
+	for i := 0; s.crowded(); i++ {
+		if i == 100 {
+			t.Fatal("crowded in 100 samples with nothing running; want not crowded")
+		}
+	}
+}
+
+// TestInflightSamplesCrowding: the watcher of requests in flight takes a
+// sample at each scan, and forgets it when it stops for want of requests.
+func TestInflightSamplesCrowding(t *testing.T) {
+	var in inflight
+	var samples atomic.Int64
+	in.crowded.sample = func() bool { samples.Add(1); return true }
+	w := &fastWatch{ctx: t.Context()}
+	in.add(w, 0)
+	waitUntil(t, "a sample", func() bool { return in.crowded.now.Load() })
+	in.remove(w, 0)
+	waitUntil(t, "the watcher to stop", func() bool { return !in.running.Load() })
+	if in.crowded.now.Load() {
+		t.Error("crowded after the watcher stopped; want not crowded")
+	}
+	if samples.Load() == 0 {
+		t.Error("no sample taken")
+	}
+}
+
+// waitUntil polls cond until it holds, failing after 5 s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within 5 s", what)
+		}
+		time.Sleep(time.Millisecond) // the watcher runs on a timer: nothing to wait on
+	}
+}
