@@ -16,7 +16,7 @@ import (
 // crowding is not crowded.
 type crowding struct {
 	now    atomic.Bool
-	last   bool        // the last sample; only update uses it
+	last   bool        // the last sample; only the watcher uses it
 	sample func() bool // takes a sample; nil: the runtime's counts (schedSample)
 }
 
@@ -39,8 +39,8 @@ func (c *crowding) forget() {
 }
 
 // schedSample reads the runtime's count of goroutines waiting to run and
-// of threads that run goroutines (GOMAXPROCS); about a microsecond, a
-// look at each thread's run queue.
+// of threads that run goroutines (GOMAXPROCS): a look at each thread's run
+// queue under the scheduler's lock, 70 ns on 2 threads, 360 ns on 64.
 type schedSample struct{ samples []metrics.Sample }
 
 func newSchedSample() *schedSample {
@@ -51,12 +51,13 @@ func newSchedSample() *schedSample {
 }
 
 // crowded reports whether goroutines wait to run, at least one per
-// thread, once those woken with the caller have had their turn; false on
-// a Go that does not count them.
+// thread, after a yield of the caller's; false on a Go that does not count
+// them.
 //
 // The caller runs on a timer, and timers that expire together wake their
 // goroutines together (users at the end of their wait, say): counted at
-// once, they would make an idle process look crowded.
+// once, they would make an idle process look crowded. The yield lets those
+// queued on the caller's thread run first.
 func (s *schedSample) crowded() bool {
 	runtime.Gosched()
 	metrics.Read(s.samples)

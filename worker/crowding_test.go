@@ -27,6 +27,34 @@ func TestIsCrowded(t *testing.T) {
 	}
 }
 
+// TestCrowdingNeedsTwoSamples: crowded after two crowded samples in a
+// row, not after one; forgetting drops the last sample too.
+func TestCrowdingNeedsTwoSamples(t *testing.T) {
+	var c crowding
+	var next bool
+	c.sample = func() bool { return next }
+	for i, step := range []struct {
+		forget, sample, want bool
+	}{
+		{sample: true, want: false},
+		{sample: true, want: true},
+		{sample: false, want: false},
+		{sample: true, want: false},
+		{sample: true, want: true},
+		{forget: true, sample: true, want: false},
+		{sample: true, want: true},
+	} {
+		if step.forget {
+			c.forget()
+		}
+		next = step.sample
+		c.update(nil)
+		if got := c.now.Load(); got != step.want {
+			t.Errorf("step %d (sample %v, forget %v): crowded %v, want %v", i, step.sample, step.forget, got, step.want)
+		}
+	}
+}
+
 // TestSchedSampleCrowded: on one thread, goroutines that keep yielding
 // crowd it; with them gone, it is not crowded. It fails on a Go whose
 // runtime does not count runnable goroutines.

@@ -796,8 +796,8 @@ func (in *inflight) watch() {
 				return
 			}
 		}
-		start := time.Now()
 		in.crowded.update(sched)
+		start := time.Now()
 		in.scan()
 		t.Reset(scanPeriod(time.Since(start)))
 	}
