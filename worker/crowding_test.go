@@ -85,32 +85,36 @@ func TestSchedSampleCrowded(t *testing.T) {
 }
 
 // TestInflightSamplesCrowding: the watcher of requests in flight takes a
-// sample at each scan, and forgets it when it stops for want of requests.
+// sample at each scan, and forgets the samples when it stops for want of
+// requests.
 func TestInflightSamplesCrowding(t *testing.T) {
 	var in inflight
-	var samples atomic.Int64
-	in.crowded.sample = func() bool { samples.Add(1); return true }
+	sampled := make(chan struct{})
+	in.crowded.sample = func() bool { sampled <- struct{}{}; return true }
 	w := &fastWatch{ctx: t.Context()}
 	in.add(w, 0)
-	waitUntil(t, "a sample", func() bool { return in.crowded.now.Load() })
+	// The third sample is taken after the second crowded one was stored.
+	for i := range 3 {
+		select {
+		case <-sampled:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%d samples within 5 s; want 3", i)
+		}
+	}
+	if !in.crowded.now.Load() {
+		t.Error("not crowded after crowded samples; want crowded")
+	}
 	in.remove(w, 0)
-	waitUntil(t, "the watcher to stop", func() bool { return !in.running.Load() })
+	go func() { // a scan that began before the remove samples once more
+		for range sampled {
+		}
+	}()
+	// The watcher stops on a timer, with nothing to wait on: poll.
+	if !reviewPoll(5*time.Second, func() bool { return !in.running.Load() }) {
+		t.Fatal("the watcher still runs 5 s after the last request")
+	}
+	close(sampled)
 	if in.crowded.now.Load() {
 		t.Error("crowded after the watcher stopped; want not crowded")
-	}
-	if samples.Load() == 0 {
-		t.Error("no sample taken")
-	}
-}
-
-// waitUntil polls cond until it holds, failing after 5 s.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s within 5 s", what)
-		}
-		time.Sleep(time.Millisecond) // the watcher runs on a timer: nothing to wait on
 	}
 }
